@@ -1,0 +1,78 @@
+/* codec: protobuf pack/unpack with size limits, and a generic protobuf<->JSON
+ * mapping driven by protobuf-c's descriptors (used by the gateway and the CLI).
+ *
+ * JSON form (docs/protocol.md):
+ *   - field names are the .proto names (snake_case);
+ *   - enums by name, lower case, without the enum's UPPER_SNAKE type prefix
+ *     (Status.STATUS_NOT_FOUND <-> "not_found"); on input the full proto name
+ *     and the number are accepted too;
+ *   - int32/uint32/sint/fixed/int64/uint64 as JSON integers; on input a string
+ *     of decimal digits is accepted too (for 64-bit values from JavaScript);
+ *     uint64 above INT64_MAX is written as a string;
+ *   - bool, float, double as JSON; bytes as standard base64 with padding;
+ *   - a oneof: only the member that is set appears; two members of one oneof
+ *     in the input is an error naming both;
+ *   - nested messages as objects (absent when NULL); repeated as arrays (always
+ *     written, possibly empty); scalars always written, zero included;
+ *   - unknown keys, wrong types, out-of-range numbers, bad base64, invalid
+ *     UTF-8 and depth over ZCODEC_JSON_DEPTH_MAX are errors naming the field
+ *     path, e.g. "body.counter_add.amount: expected an integer".
+ */
+#ifndef ZHILI_CODEC_H
+#define ZHILI_CODEC_H
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+#define ZCODEC_MSG_BYTES_MAX (4u << 20)  /* one protobuf message on the bus */
+#define ZCODEC_JSON_DEPTH_MAX 32
+#define ZCODEC_ERR_BYTES 256
+/* Longest JSON text zjson_parse_msg reads: base64 and field names make JSON
+ * larger than the protobuf form of the same message. */
+#define ZCODEC_JSON_BYTES_MAX (4u * ZCODEC_MSG_BYTES_MAX)
+
+/* Serialize into a malloc'd buffer the caller frees. ZE_INVALID when the packed
+ * size exceeds max_bytes (0 = ZCODEC_MSG_BYTES_MAX), checked before
+ * allocating; ZE_INTERNAL when out of memory. */
+int zcodec_pack(const ProtobufCMessage *msg, size_t max_bytes, uint8_t **out, size_t *out_len);
+
+/* Parse bytes. ZE_INVALID when len exceeds max_bytes (0 = ZCODEC_MSG_BYTES_MAX)
+ * or the bytes are not a valid message. The caller frees *out with
+ * protobuf_c_message_free_unpacked(*out, NULL). */
+int zcodec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                  size_t max_bytes, ProtobufCMessage **out);
+
+/* Message -> new JSON object (caller decrefs); NULL only when out of memory,
+ * or when nesting exceeds ZCODEC_JSON_DEPTH_MAX (possible only with a
+ * recursive schema). A string that is not valid UTF-8 is written with each
+ * offending byte replaced by U+FFFD; NaN and infinities as the strings "NaN",
+ * "Infinity", "-Infinity" (read back by zjson_to_msg); an enum number the
+ * descriptor does not know as the integer. */
+json_t *zjson_from_msg(const ProtobufCMessage *msg);
+
+/* JSON object -> new message of type desc, allocated with malloc so that
+ * protobuf_c_message_free_unpacked(*out, NULL) frees it. On error returns
+ * ZE_INVALID, *out is NULL, err holds "path: reason" and field (may be NULL)
+ * the dotted path of the offending field (for an unknown key, the path
+ * includes the key while err names its parent). err and field may be NULL.
+ * Out of memory is ZE_INTERNAL. null for any field means absent; an enum
+ * number the descriptor does not know is refused. */
+int zjson_to_msg(const json_t *json, const ProtobufCMessageDescriptor *desc,
+                 ProtobufCMessage **out, char err[ZCODEC_ERR_BYTES],
+                 char field[ZCODEC_ERR_BYTES]);
+
+/* Parse text then convert; malformed JSON names line and column. Duplicate
+ * keys and text longer than ZCODEC_JSON_BYTES_MAX are ZE_INVALID. */
+int zjson_parse_msg(const char *text, size_t len, const ProtobufCMessageDescriptor *desc,
+                    ProtobufCMessage **out, char err[ZCODEC_ERR_BYTES],
+                    char field[ZCODEC_ERR_BYTES]);
+
+/* Enum value <-> JSON name as described above. The name is written to buf
+ * (returned); NULL when the value is unknown or the name does not fit.
+ * zjson_enum_value accepts the JSON name or the full proto name; 0 / -1. */
+const char *zjson_enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf,
+                            size_t buf_len);
+int zjson_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int *value);
+
+#endif

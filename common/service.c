@@ -1,0 +1,1150 @@
+/* The service runtime: group commit, idempotency, outbox, replay and exactly-once
+ * consumption (docs/runtime.md explains the loop and its guarantees). */
+#include "common/service.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/bus.h"
+#include "common/clock.h"
+#include "common/codec.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/proc.h"
+
+#define CID_BYTES_MAX 255
+#define REPLAY_TIMEOUT_MS 5000
+
+typedef struct {
+    uint8_t cid[CID_BYTES_MAX];
+    size_t cid_len;
+    char request_id[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
+    Zhili__V1__Command *cmd;   /* unpacked; NULL when the reply is already made */
+    bool query;
+    uint8_t *reply;            /* packed Reply, malloc'd */
+    size_t reply_len;
+} job_t;
+
+typedef struct {
+    char name[ZBUS_NAME_BYTES_MAX + 1];
+    uint64_t cursor;           /* committed */
+    uint64_t batch_cursor;     /* as the open batch sees it */
+    uint64_t known_last;       /* newest seq the source has told us of */
+    bool synced;               /* one replay answered since start */
+    bool gap;
+    bool replay_inflight;
+    char replay_id[ZBUS_NAME_BYTES_MAX * 2 + 40];
+    int64_t replay_until_mono_ms;
+    int64_t retry_at_mono_ms;
+} source_t;
+
+typedef struct {
+    Zhili__V1__Event *ev;      /* unpacked; freed after the batch */
+    int source;
+    size_t arrival;
+} inev_t;
+
+typedef struct {
+    char topic[ZBUS_TOPIC_BYTES_MAX];
+    uint8_t *data;
+    size_t len;
+    uint64_t seq;
+} outev_t;
+
+struct zsvc {
+    const zsvc_spec_t *spec;
+    char name[ZBUS_NAME_BYTES_MAX + 1];
+    zcfg_common_t cfg;
+    int64_t batch_max, credit;
+    zclock_t clock;
+    zstore_t *store;
+    void *zctx, *worker, *pub, *sub;
+    zbus_client_t *client;
+    job_t *jobs;
+    size_t job_count;
+    inev_t *inevs;
+    size_t inev_count;
+    outev_t *outevs;
+    size_t outev_count, outev_cap;
+    source_t sources[ZSVC_SOURCES_MAX];
+    int source_count;
+    uint64_t last_seq;
+    zarena_t arena;
+    bool tick_due;
+    int64_t next_hb_mono_ms, broker_seen_mono_ms;
+    uint64_t replay_counter;
+    int64_t commands_total, batches_total, events_emitted_total, events_applied_total,
+        events_rejected_total, events_dropped_total, replays_served_total,
+        replay_requests_total, storage_errors_total;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* ---- handler helpers ---------------------------------------------------- */
+
+const char *zsvc_name(const zsvc_t *svc)
+{
+    return svc->name;
+}
+
+int zsvc_table(const zsvc_ctx_t *ctx, const char *name)
+{
+    int t = zstore_table(ctx->svc->store, name);
+    ZASSERT(t >= 0);
+    return t;
+}
+
+void *zsvc_alloc(zsvc_ctx_t *ctx, size_t bytes)
+{
+    return zarena_alloc(ctx->arena, bytes);
+}
+
+char *zsvc_strdup(zsvc_ctx_t *ctx, const char *s)
+{
+    return zarena_strdup(ctx->arena, s);
+}
+
+int zsvc_fail(zsvc_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ctx->reply != NULL) {
+        ctx->reply->message = zarena_strdup(ctx->arena, msg);
+        ctx->reply->field = zarena_strdup(ctx->arena, field);
+    }
+    return code;
+}
+
+static void outev_push(zsvc_t *s, const char *topic, uint8_t *data, size_t len, uint64_t seq)
+{
+    if (s->outev_count == s->outev_cap) {
+        s->outev_cap = s->outev_cap ? s->outev_cap * 2 : 1024;
+        s->outevs = realloc(s->outevs, s->outev_cap * sizeof *s->outevs);
+        ZASSERT(s->outevs != NULL);
+    }
+    outev_t *o = &s->outevs[s->outev_count++];
+    snprintf(o->topic, sizeof o->topic, "%s", topic);
+    o->data = data;
+    o->len = len;
+    o->seq = seq;
+}
+
+static void outev_truncate(zsvc_t *s, size_t count)
+{
+    while (s->outev_count > count) {
+        free(s->outevs[--s->outev_count].data);
+    }
+}
+
+uint64_t zsvc_emit(zsvc_ctx_t *ctx, const char *type, const char *area,
+                   Zhili__V1__Event__BodyCase body_case, void *body)
+{
+    zsvc_t *s = ctx->svc;
+    if (ztxn_err(ctx->txn) != 0) {
+        return 0;
+    }
+    Zhili__V1__Event ev = ZHILI__V1__EVENT__INIT;
+    ev.source = s->name;
+    ev.seq = ztxn_outbox_last(ctx->txn) + 1;
+    ev.ts_ms = ctx->now_ms;
+    ev.area = (char *)(area ? area : "");
+    ev.type = (char *)type;
+    if (ctx->cmd != NULL) {
+        ev.request_id = ctx->cmd->request_id;
+        ev.actor = ctx->cmd->actor;
+    }
+    ev.body_case = body_case;
+    /* Every member of the oneof is a message pointer at the same offset. */
+    memcpy(&ev.counter_added, &body, sizeof body);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (zcodec_pack(&ev.base, ZBUS_MSG_BYTES_MAX, &buf, &len) != 0) {
+        ztxn_fail(ctx->txn, ZE_INTERNAL, "an event is larger than the 4 MiB limit");
+        return 0;
+    }
+    ztxn_outbox_put(ctx->txn, ev.seq, buf, len);
+    char topic[ZBUS_TOPIC_BYTES_MAX];
+    snprintf(topic, sizeof topic, "%s.%s", s->name, type);
+    outev_push(s, topic, buf, len, ev.seq);
+    s->events_emitted_total++;
+    return ev.seq;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void job_set_reply(job_t *job, int code, const char *message)
+{
+    free(job->reply);
+    job->reply = NULL;
+    if (zbus_reply_pack(job->request_id, code, message, &job->reply, &job->reply_len) != 0) {
+        job->reply_len = 0;
+    }
+}
+
+static void job_send_reply(zsvc_t *s, job_t *job)
+{
+    char op = ZBUS_OP_REPLY;
+    const void *d[4] = {&op, job->cid, job->request_id, job->reply};
+    size_t l[4] = {1, job->cid_len, strlen(job->request_id), job->reply_len};
+    if (job->reply == NULL) {
+        job_set_reply(job, ZE_INTERNAL, "the reply could not be encoded");
+        d[3] = job->reply;
+        l[3] = job->reply_len;
+    }
+    if (zbus_send(s->worker, 4, d, l) != 0) {
+        zlog(ZLOG_WARN, "reply_not_sent", "request_id", job->request_id, NULL);
+    }
+}
+
+static void job_free(job_t *job)
+{
+    if (job->cmd != NULL) {
+        zhili__v1__command__free_unpacked(job->cmd, NULL);
+        job->cmd = NULL;
+    }
+    free(job->reply);
+    job->reply = NULL;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static bool runtime_query(const Zhili__V1__Command *cmd)
+{
+    return cmd->body_case == ZHILI__V1__COMMAND__BODY_REPLAY ||
+           cmd->body_case == ZHILI__V1__COMMAND__BODY_STATS;
+}
+
+static void clock_command(zsvc_t *s, job_t *job)
+{
+    const Zhili__V1__Command *cmd = job->cmd;
+    int rc = cmd->body_case == ZHILI__V1__COMMAND__BODY_CLOCK_SET
+                 ? zclock_set(&s->clock, cmd->clock_set->now_ms)
+                 : zclock_advance(&s->clock, cmd->clock_advance->delta_ms);
+    const char *msg = rc == ZE_FORBIDDEN ? "this service runs on the real clock (ZHILI_FAKE_CLOCK is off)"
+                      : rc == ZE_INVALID ? "the fake clock never goes backwards"
+                                         : "";
+    Zhili__V1__ClockState state = ZHILI__V1__CLOCK_STATE__INIT;
+    state.now_ms = zclock_now_ms(&s->clock);
+    state.fake = s->clock.fake;
+    Zhili__V1__Reply r = ZHILI__V1__REPLY__INIT;
+    r.request_id = job->request_id;
+    r.status = (Zhili__V1__Status)zerr_status(rc);
+    r.message = (char *)msg;
+    r.result_case = ZHILI__V1__REPLY__RESULT_CLOCK;
+    r.clock = &state;
+    free(job->reply);
+    if (zcodec_pack(&r.base, 0, &job->reply, &job->reply_len) != 0) {
+        job->reply = NULL;
+    }
+    s->tick_due = s->tick_due || rc == 0;
+}
+
+/* [Q][cid][request_id][Command] from the broker becomes a job; anything that
+ * cannot be a job is answered at once where the frames allow it. */
+static void on_request(zsvc_t *s, zbus_frames_t *f)
+{
+    job_t *job = &s->jobs[s->job_count];
+    memset(job, 0, sizeof *job);
+    size_t cid_len, len;
+    const void *cid = zbus_frame_data(f, 1, &cid_len);
+    const uint8_t *data = zbus_frame_data(f, 3, &len);
+    if (f->total != 4 || cid_len > CID_BYTES_MAX ||
+        !zbus_frame_str(f, 2, job->request_id, sizeof job->request_id)) {
+        zlog(ZLOG_WARN, "malformed_request", NULL);
+        return; /* without a client id there is no one to answer */
+    }
+    memcpy(job->cid, cid, cid_len);
+    job->cid_len = cid_len;
+    s->job_count++;
+    ProtobufCMessage *m = NULL;
+    if (zcodec_unpack(&zhili__v1__command__descriptor, data, len, ZBUS_MSG_BYTES_MAX, &m) != 0) {
+        job_set_reply(job, ZE_INVALID, "the command is not a valid zhili.v1.Command");
+        return;
+    }
+    job->cmd = (Zhili__V1__Command *)m;
+    if (job->request_id[0] == '\0') {
+        /* Refused here: in the batch, the store's refusal would fail every write with it. */
+        job_set_reply(job, ZE_INVALID, "a command needs a request_id of 1 to 200 bytes");
+    } else if (strcmp(job->cmd->request_id, job->request_id) != 0) {
+        job_set_reply(job, ZE_INVALID, "request_id differs between the route and the command");
+    } else if (job->cmd->body_case == ZHILI__V1__COMMAND__BODY__NOT_SET) {
+        job_set_reply(job, ZE_INVALID, "the command has no body");
+    } else if (job->cmd->body_case == ZHILI__V1__COMMAND__BODY_CLOCK_SET ||
+               job->cmd->body_case == ZHILI__V1__COMMAND__BODY_CLOCK_ADVANCE) {
+        clock_command(s, job);
+    } else {
+        job->query = runtime_query(job->cmd) ||
+                     (s->spec->is_query != NULL && s->spec->is_query(job->cmd));
+        return;
+    }
+    zhili__v1__command__free_unpacked(job->cmd, NULL);
+    job->cmd = NULL;
+}
+
+static void send_register(zsvc_t *s)
+{
+    Zhili__V1__Register reg = ZHILI__V1__REGISTER__INIT;
+    char instance[64];
+    char host[48] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(instance, sizeof instance, "%s:%d", host, (int)getpid());
+    reg.service = s->name;
+    reg.credit = (uint32_t)s->credit;
+    reg.instance = instance;
+    uint8_t buf[256];
+    size_t len = protobuf_c_message_pack(&reg.base, buf);
+    char op = ZBUS_OP_REGISTER;
+    const void *d[2] = {&op, buf};
+    size_t l[2] = {1, len};
+    zbus_send(s->worker, 2, d, l);
+}
+
+/* Drain the broker socket: up to batch_max requests become jobs. */
+static void drain_worker(zsvc_t *s)
+{
+    while (s->job_count < (size_t)s->batch_max) {
+        zbus_frames_t f;
+        if (zbus_frames_recv(s->worker, &f) != 0) {
+            return;
+        }
+        s->broker_seen_mono_ms = zclock_mono_ms();
+        if (zbus_frame_is_op(&f, 0, ZBUS_OP_REQUEST)) {
+            on_request(s, &f);
+        } else if (zbus_frame_is_op(&f, 0, ZBUS_OP_DISCONNECT)) {
+            zlog(ZLOG_INFO, "register_again", NULL);
+            send_register(s);
+        } else if (zbus_frame_is_op(&f, 0, ZBUS_OP_ERROR)) {
+            char msg[256] = "";
+            zbus_frame_str(&f, 1, msg, sizeof msg);
+            zlog(ZLOG_WARN, "broker_error", "msg", msg, NULL);
+        }
+        zbus_frames_close(&f);
+    }
+}
+
+/* ---- consuming ---------------------------------------------------------- */
+
+static int source_find(zsvc_t *s, const char *name, size_t len)
+{
+    for (int i = 0; i < s->source_count; i++) {
+        if (strlen(s->sources[i].name) == len && memcmp(s->sources[i].name, name, len) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Queue an event for the next batch; beyond the bound it is dropped and comes
+ * back through replay, because the gap is noticed. */
+static void inev_push(zsvc_t *s, int source, Zhili__V1__Event *ev)
+{
+    source_t *src = &s->sources[source];
+    if (ev->seq <= src->cursor || s->inev_count == ZSVC_EVENTS_PENDING_MAX) {
+        if (ev->seq > src->cursor) {
+            s->events_dropped_total++;
+            src->gap = true;
+        }
+        zhili__v1__event__free_unpacked(ev, NULL);
+        return;
+    }
+    s->inevs[s->inev_count].ev = ev;
+    s->inevs[s->inev_count].source = source;
+    s->inevs[s->inev_count].arrival = s->inev_count;
+    s->inev_count++;
+}
+
+static Zhili__V1__Event *event_unpack(const void *data, size_t len)
+{
+    ProtobufCMessage *m = NULL;
+    if (zcodec_unpack(&zhili__v1__event__descriptor, data, len, ZBUS_MSG_BYTES_MAX, &m) != 0) {
+        return NULL;
+    }
+    return (Zhili__V1__Event *)m;
+}
+
+static void on_live(zsvc_t *s, zbus_frames_t *f)
+{
+    size_t topic_len, len;
+    const char *topic = zbus_frame_data(f, 0, &topic_len);
+    const void *data = zbus_frame_data(f, 1, &len);
+    const char *dot = topic ? memchr(topic, '.', topic_len) : NULL;
+    int i = dot ? source_find(s, topic, (size_t)(dot - topic)) : -1;
+    if (f->total != 2 || i < 0) {
+        return;
+    }
+    source_t *src = &s->sources[i];
+    size_t suffix_len = topic_len - (size_t)(dot + 1 - topic);
+    if (suffix_len == strlen(ZBUS_HB_SUFFIX) && memcmp(dot + 1, ZBUS_HB_SUFFIX, suffix_len) == 0) {
+        Zhili__V1__Heartbeat *hb = zhili__v1__heartbeat__unpack(NULL, len, data);
+        if (hb != NULL && hb->last_seq > src->known_last) {
+            src->known_last = hb->last_seq;
+        }
+        if (hb != NULL) {
+            zhili__v1__heartbeat__free_unpacked(hb, NULL);
+        }
+        return;
+    }
+    Zhili__V1__Event *ev = event_unpack(data, len);
+    if (ev == NULL || strcmp(ev->source, src->name) != 0) {
+        zlog(ZLOG_WARN, "malformed_event", "source", src->name, NULL);
+        if (ev != NULL) {
+            zhili__v1__event__free_unpacked(ev, NULL);
+        }
+        return;
+    }
+    if (ev->seq > src->known_last) {
+        src->known_last = ev->seq;
+    }
+    if (src->replay_inflight || src->gap) {
+        /* Behind: the replay brings these in order; holding them is wasted work. */
+        zhili__v1__event__free_unpacked(ev, NULL);
+        return;
+    }
+    inev_push(s, i, ev);
+}
+
+static void drain_sub(zsvc_t *s)
+{
+    /* Bounded, so one batch stays short and heartbeats keep their rhythm; what
+     * waits stays in the socket (and beyond its HWM comes back by replay). */
+    while (s->sub != NULL && s->inev_count < ZSVC_EVENTS_PER_BATCH) {
+        zbus_frames_t f;
+        if (zbus_frames_recv(s->sub, &f) != 0) {
+            return;
+        }
+        on_live(s, &f);
+        zbus_frames_close(&f);
+    }
+}
+
+static void request_replay(zsvc_t *s, source_t *src)
+{
+    Zhili__V1__Replay rp = ZHILI__V1__REPLAY__INIT;
+    rp.from_seq = src->cursor + 1;
+    rp.max = ZSVC_REPLAY_EVENTS_MAX;
+    Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
+    actor.id = s->name;
+    actor.role = "service";
+    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
+    snprintf(src->replay_id, sizeof src->replay_id, "replay:%s:%s:%llu", s->name, src->name,
+             (unsigned long long)++s->replay_counter);
+    cmd.request_id = src->replay_id;
+    cmd.actor = &actor;
+    cmd.body_case = ZHILI__V1__COMMAND__BODY_REPLAY;
+    cmd.replay = &rp;
+    uint8_t buf[512];
+    size_t len = protobuf_c_message_pack(&cmd.base, buf);
+    int64_t deadline = zclock_wall_ms() + REPLAY_TIMEOUT_MS;
+    if (zbus_client_send(s->client, src->name, src->replay_id, deadline, buf, len) == 0) {
+        src->replay_inflight = true;
+        src->replay_until_mono_ms = zclock_mono_ms() + REPLAY_TIMEOUT_MS + 1000;
+        s->replay_requests_total++;
+    }
+}
+
+static void on_replay_result(zsvc_t *s, source_t *src, Zhili__V1__Reply *r)
+{
+    src->replay_inflight = false;
+    if (r->status != ZHILI__V1__STATUS__STATUS_OK ||
+        r->result_case != ZHILI__V1__REPLY__RESULT_REPLAY) {
+        zlog(ZLOG_WARN, "replay_failed", "source", src->name, "msg", r->message, NULL);
+        src->retry_at_mono_ms = zclock_mono_ms() + s->cfg.heartbeat_ms;
+        return;
+    }
+    Zhili__V1__ReplayResult *rr = r->replay;
+    src->synced = true;
+    src->gap = false;
+    if (rr->last_seq > src->known_last) {
+        src->known_last = rr->last_seq;
+    }
+    int idx = (int)(src - s->sources);
+    for (size_t i = 0; i < rr->n_events; i++) {
+        Zhili__V1__Event *ev = event_unpack(rr->events[i].data, rr->events[i].len);
+        if (ev == NULL || strcmp(ev->source, src->name) != 0) {
+            zlog(ZLOG_ERROR, "malformed_replay", "source", src->name, NULL);
+            if (ev != NULL) {
+                zhili__v1__event__free_unpacked(ev, NULL);
+            }
+            break;
+        }
+        inev_push(s, idx, ev);
+    }
+}
+
+static void drain_client(zsvc_t *s)
+{
+    Zhili__V1__Reply *r = NULL;
+    while (s->client != NULL && zbus_client_recv(s->client, &r) != ZE_AGAIN) {
+        if (r == NULL) {
+            continue;
+        }
+        for (int i = 0; i < s->source_count; i++) {
+            source_t *src = &s->sources[i];
+            if (src->replay_inflight && strcmp(src->replay_id, r->request_id) == 0) {
+                on_replay_result(s, src, r);
+            }
+        }
+        zhili__v1__reply__free_unpacked(r, NULL);
+        r = NULL;
+    }
+}
+
+/* After each batch: ask a source again when it has something we lack. */
+static void check_replays(zsvc_t *s)
+{
+    int64_t now = zclock_mono_ms();
+    for (int i = 0; i < s->source_count; i++) {
+        source_t *src = &s->sources[i];
+        if (src->replay_inflight && now > src->replay_until_mono_ms) {
+            src->replay_inflight = false; /* lost; the broker or the source restarted */
+        }
+        bool behind = !src->synced || src->gap || src->known_last > src->cursor;
+        if (!src->replay_inflight && behind && now >= src->retry_at_mono_ms) {
+            request_replay(s, src);
+        }
+    }
+}
+
+/* ---- the batch ---------------------------------------------------------- */
+
+static void ctx_init(zsvc_t *s, zsvc_ctx_t *ctx, ztxn_t *txn, const Zhili__V1__Command *cmd,
+                     Zhili__V1__Reply *reply)
+{
+    ctx->svc = s;
+    ctx->txn = txn;
+    ctx->now_ms = zclock_now_ms(&s->clock);
+    ctx->cmd = cmd;
+    ctx->reply = reply;
+    ctx->arena = &s->arena;
+    ctx->user = s->spec->user;
+}
+
+static bool is_storage_error(int rc)
+{
+    return rc == ZE_MAP_FULL || rc == ZE_UNAVAILABLE || rc == ZE_INTERNAL;
+}
+
+static bool topic_wanted(zsvc_t *s, const Zhili__V1__Event *ev)
+{
+    char topic[ZBUS_TOPIC_BYTES_MAX];
+    snprintf(topic, sizeof topic, "%s.%s", ev->source, ev->type);
+    for (const char *const *p = s->spec->subscribe; p && *p; p++) {
+        if (strncmp(topic, *p, strlen(*p)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One consumed event in a child transaction: its effect and its cursor
+ * commit together or not at all. */
+static int apply_event(zsvc_t *s, ztxn_t *txn, inev_t *in)
+{
+    source_t *src = &s->sources[in->source];
+    Zhili__V1__Event *ev = in->ev;
+    if (ev->seq <= src->batch_cursor) {
+        return 0; /* already applied: a replay overlapped the live stream */
+    }
+    if (ev->seq > src->batch_cursor + 1) {
+        src->gap = true;
+        return 0;
+    }
+    ztxn_t *child = ztxn_begin_child(txn);
+    int rc = 0;
+    if (s->spec->on_event != NULL && topic_wanted(s, ev)) {
+        zsvc_ctx_t ctx;
+        ctx_init(s, &ctx, child, NULL, NULL);
+        rc = s->spec->on_event(&ctx, ev);
+    }
+    if (ztxn_err(child) != 0 && is_storage_error(ztxn_err(child))) {
+        return ztxn_commit(&child); /* passes the storage error to txn */
+    }
+    if (rc != 0) {
+        /* An event cannot be refused: undo its partial effect, keep going. */
+        ztxn_abort(&child);
+        s->events_rejected_total++;
+        zlog(ZLOG_ERROR, "event_rejected", "source", ev->source, "type", ev->type, "code",
+             zerr_name(rc), NULL);
+        ztxn_cursor_set(txn, src->name, ev->seq);
+    } else {
+        ztxn_cursor_set(child, src->name, ev->seq);
+        rc = ztxn_commit(&child);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    src->batch_cursor = ev->seq;
+    s->events_applied_total++;
+    return ztxn_err(txn);
+}
+
+static int reply_pack(job_t *job, Zhili__V1__Reply *r, int rc)
+{
+    r->request_id = job->request_id;
+    r->status = (Zhili__V1__Status)zerr_status(rc);
+    if (rc != 0) {
+        r->result_case = ZHILI__V1__REPLY__RESULT__NOT_SET;
+    }
+    free(job->reply);
+    job->reply = NULL;
+    return zcodec_pack(&r->base, ZBUS_MSG_BYTES_MAX, &job->reply, &job->reply_len);
+}
+
+/* One write command: the stored reply when its request_id was seen before;
+ * else the handler in a child transaction, and its reply remembered. */
+static int apply_command(zsvc_t *s, ztxn_t *txn, job_t *job)
+{
+    zval_t stored;
+    int64_t ts;
+    int rc = ztxn_request_get(txn, job->request_id, &stored, &ts);
+    if (rc == 0) {
+        free(job->reply);
+        job->reply = malloc(stored.len ? stored.len : 1);
+        ZASSERT(job->reply != NULL);
+        memcpy(job->reply, stored.data, stored.len);
+        job->reply_len = stored.len;
+        return 0;
+    }
+    if (rc != ZE_NOT_FOUND) {
+        return rc;
+    }
+    Zhili__V1__Reply r = ZHILI__V1__REPLY__INIT;
+    size_t outev_mark = s->outev_count;
+    ztxn_t *child = ztxn_begin_child(txn);
+    zsvc_ctx_t ctx;
+    ctx_init(s, &ctx, child, job->cmd, &r);
+    rc = s->spec->on_command != NULL
+             ? s->spec->on_command(&ctx, job->cmd)
+             : zsvc_fail(&ctx, ZE_INVALID, "body", "service %s does not take this command", s->name);
+    if (is_storage_error(ztxn_err(child))) {
+        return ztxn_commit(&child);
+    }
+    if (rc == 0 && ztxn_err(child) != 0) {
+        /* The handler ignored a store refusal (an oversize key, say): its answer. */
+        rc = zsvc_fail(&ctx, ztxn_err(child), NULL, "%s", ztxn_errmsg(child));
+    }
+    if (rc == 0) {
+        rc = ztxn_commit(&child);
+        if (rc != 0) {
+            return rc;
+        }
+    } else {
+        ztxn_abort(&child);
+        outev_truncate(s, outev_mark);
+    }
+    if (reply_pack(job, &r, rc) != 0) {
+        reply_pack(job, &r, zsvc_fail(&ctx, ZE_INTERNAL, NULL, "the reply is too large"));
+    }
+    s->commands_total++;
+    /* INTERNAL and UNAVAILABLE are not answers to remember: a retry may succeed. */
+    if (rc != ZE_INTERNAL && rc != ZE_UNAVAILABLE) {
+        ztxn_request_put(txn, job->request_id, job->reply, job->reply_len, ctx.now_ms);
+    }
+    return ztxn_err(txn);
+}
+
+static int apply_tick(zsvc_t *s, ztxn_t *txn)
+{
+    ztxn_t *child = ztxn_begin_child(txn);
+    size_t outev_mark = s->outev_count;
+    zsvc_ctx_t ctx;
+    ctx_init(s, &ctx, child, NULL, NULL);
+    int rc = s->spec->on_tick(&ctx);
+    if (rc == 0 || is_storage_error(ztxn_err(child))) {
+        return ztxn_commit(&child);
+    }
+    ztxn_abort(&child);
+    outev_truncate(s, outev_mark);
+    zlog(ZLOG_ERROR, "tick_failed", "code", zerr_name(rc), NULL);
+    return 0;
+}
+
+static int inev_cmp(const void *a, const void *b)
+{
+    const inev_t *x = a, *y = b;
+    if (x->source != y->source) {
+        return x->source - y->source;
+    }
+    if (x->ev->seq != y->ev->seq) {
+        return x->ev->seq < y->ev->seq ? -1 : 1;
+    }
+    return x->arrival < y->arrival ? -1 : (x->arrival > y->arrival);
+}
+
+static int batch_apply(zsvc_t *s, ztxn_t *txn, bool tick)
+{
+    int rc = ztxn_err(txn);
+    for (size_t i = 0; rc == 0 && i < s->inev_count; i++) {
+        rc = apply_event(s, txn, &s->inevs[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < s->job_count; i++) {
+        job_t *job = &s->jobs[i];
+        if (job->cmd != NULL && !job->query) {
+            rc = apply_command(s, txn, job);
+        }
+    }
+    if (rc == 0 && tick) {
+        rc = apply_tick(s, txn);
+    }
+    return rc;
+}
+
+static void batch_reset(zsvc_t *s)
+{
+    outev_truncate(s, 0);
+    zarena_reset(&s->arena);
+    for (int i = 0; i < s->source_count; i++) {
+        s->sources[i].batch_cursor = s->sources[i].cursor;
+    }
+}
+
+/* Apply everything queued in one durable transaction; grow the map and retry
+ * when it is full. On failure every write command is answered with the
+ * storage error and nothing is published. */
+static int batch_commit(zsvc_t *s, bool tick)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt <= ZSVC_GROW_RETRIES_MAX; attempt++) {
+        batch_reset(s);
+        ztxn_t *txn = ztxn_begin(s->store, true);
+        ZASSERT(txn != NULL);
+        rc = batch_apply(s, txn, tick);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", ztxn_errmsg(txn));
+        rc = rc != 0 ? (ztxn_abort(&txn), rc) : ztxn_commit(&txn);
+        if (rc == 0) {
+            return 0;
+        }
+        if (rc != ZE_MAP_FULL || zstore_grow(s->store) != 0) {
+            s->storage_errors_total++;
+            zlog(ZLOG_ERROR, "batch_failed", "code", zerr_name(rc), "msg", msg, NULL);
+            break;
+        }
+        zlog(ZLOG_INFO, "map_grown", NULL);
+    }
+    batch_reset(s);
+    const char *why = rc == ZE_MAP_FULL || rc == ZE_UNAVAILABLE
+                          ? "the service's disk is full; nothing was changed, try again later"
+                          : "the service could not write its store; nothing was changed";
+    for (size_t i = 0; i < s->job_count; i++) {
+        if (s->jobs[i].cmd != NULL && !s->jobs[i].query) {
+            job_set_reply(&s->jobs[i], rc == ZE_INTERNAL ? ZE_INTERNAL : ZE_UNAVAILABLE, why);
+        }
+    }
+    for (int i = 0; i < s->source_count; i++) {
+        s->sources[i].gap = true; /* the dropped events come back by replay */
+    }
+    return rc;
+}
+
+static void publish(zsvc_t *s)
+{
+    for (size_t i = 0; i < s->outev_count; i++) {
+        outev_t *o = &s->outevs[i];
+        const void *d[2] = {o->topic, o->data};
+        size_t l[2] = {strlen(o->topic), o->len};
+        /* A full PUB pipe drops; subscribers notice the gap and replay. */
+        zbus_send(s->pub, 2, d, l);
+    }
+    if (s->outev_count > 0) {
+        s->last_seq = s->outevs[s->outev_count - 1].seq;
+    }
+}
+
+static void publish_heartbeat(zsvc_t *s)
+{
+    Zhili__V1__Heartbeat hb = ZHILI__V1__HEARTBEAT__INIT;
+    hb.source = s->name;
+    hb.last_seq = s->last_seq;
+    hb.ts_ms = zclock_now_ms(&s->clock);
+    uint8_t buf[128];
+    size_t len = protobuf_c_message_pack(&hb.base, buf);
+    char topic[ZBUS_TOPIC_BYTES_MAX];
+    snprintf(topic, sizeof topic, "%s.%s", s->name, ZBUS_HB_SUFFIX);
+    const void *d[2] = {topic, buf};
+    size_t l[2] = {strlen(topic), len};
+    zbus_send(s->pub, 2, d, l);
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+typedef struct {
+    Zhili__V1__ReplayResult *rr;
+    size_t bytes, cap;
+} replay_acc_t;
+
+static int on_outbox_row(void *arg, zval_t key, zval_t val)
+{
+    (void)key;
+    replay_acc_t *acc = arg;
+    if (acc->rr->n_events == acc->cap ||
+        (acc->rr->n_events > 0 && acc->bytes + val.len > ZSVC_REPLAY_BYTES_MAX)) {
+        return 1;
+    }
+    ProtobufCBinaryData *b = &acc->rr->events[acc->rr->n_events++];
+    b->data = (uint8_t *)val.data;
+    b->len = val.len;
+    acc->bytes += val.len;
+    return 0;
+}
+
+/* Events from the outbox, read straight from the map (no copy, no decode). */
+static int serve_replay(zsvc_ctx_t *ctx, const Zhili__V1__Replay *rp)
+{
+    if (rp->from_seq == 0) {
+        return zsvc_fail(ctx, ZE_INVALID, "replay.from_seq", "from_seq starts at 1");
+    }
+    size_t max = rp->max == 0 || rp->max > ZSVC_REPLAY_EVENTS_MAX ? ZSVC_REPLAY_EVENTS_MAX
+                                                                  : rp->max;
+    Zhili__V1__ReplayResult *rr = zsvc_alloc(ctx, sizeof *rr);
+    zhili__v1__replay_result__init(rr);
+    rr->source = ctx->svc->name;
+    rr->last_seq = ztxn_outbox_last(ctx->txn);
+    rr->events = zsvc_alloc(ctx, max * sizeof *rr->events);
+    replay_acc_t acc = {rr, 0, max};
+    uint8_t start[8];
+    zstore_be64_put(start, rp->from_seq);
+    int rc = ztxn_scan(ctx->txn, ZSTORE_OUTBOX, NULL, 0, start, 8, &acc, on_outbox_row);
+    if (rc < 0) {
+        return zsvc_fail(ctx, rc, NULL, "%s", ztxn_errmsg(ctx->txn));
+    }
+    ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_REPLAY;
+    ctx->reply->replay = rr;
+    ctx->svc->replays_served_total++;
+    return 0;
+}
+
+static void stat_push(zsvc_ctx_t *ctx, Zhili__V1__Stats *st, const char *name, int64_t v,
+                      const char *labels)
+{
+    Zhili__V1__Stat *x = zsvc_alloc(ctx, sizeof *x);
+    zhili__v1__stat__init(x);
+    x->name = zsvc_strdup(ctx, name);
+    x->value = v;
+    x->labels = zsvc_strdup(ctx, labels);
+    st->stats[st->n_stats++] = x;
+}
+
+static int serve_stats(zsvc_ctx_t *ctx)
+{
+    zsvc_t *s = ctx->svc;
+    Zhili__V1__Stats *st = zsvc_alloc(ctx, sizeof *st);
+    zhili__v1__stats__init(st);
+    st->name = s->name;
+    st->stats = zsvc_alloc(ctx, (16 + (size_t)s->source_count * 2) * sizeof *st->stats);
+    stat_push(ctx, st, "commands_total", s->commands_total, "");
+    stat_push(ctx, st, "batches_total", s->batches_total, "");
+    stat_push(ctx, st, "events_emitted_total", s->events_emitted_total, "");
+    stat_push(ctx, st, "events_applied_total", s->events_applied_total, "");
+    stat_push(ctx, st, "events_rejected_total", s->events_rejected_total, "");
+    stat_push(ctx, st, "events_dropped_total", s->events_dropped_total, "");
+    stat_push(ctx, st, "replays_served_total", s->replays_served_total, "");
+    stat_push(ctx, st, "replay_requests_total", s->replay_requests_total, "");
+    stat_push(ctx, st, "storage_errors_total", s->storage_errors_total, "");
+    stat_push(ctx, st, "outbox_last_seq", (int64_t)ztxn_outbox_last(ctx->txn), "");
+    stat_push(ctx, st, "store_map_bytes", (int64_t)zstore_map_bytes(s->store), "");
+    for (int i = 0; i < s->source_count; i++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "source=\"%s\"", s->sources[i].name);
+        stat_push(ctx, st, "cursor", (int64_t)s->sources[i].cursor, labels);
+        stat_push(ctx, st, "source_known_last", (int64_t)s->sources[i].known_last, labels);
+    }
+    ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_STATS;
+    ctx->reply->stats = st;
+    return 0;
+}
+
+static int run_query(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
+{
+    switch (cmd->body_case) {
+    case ZHILI__V1__COMMAND__BODY_REPLAY: return serve_replay(ctx, cmd->replay);
+    case ZHILI__V1__COMMAND__BODY_STATS: return serve_stats(ctx);
+    default: return ctx->svc->spec->on_query(ctx, cmd);
+    }
+}
+
+/* Queries see everything committed, their own batch included. */
+static void answer_queries(zsvc_t *s)
+{
+    ztxn_t *txn = NULL;
+    for (size_t i = 0; i < s->job_count; i++) {
+        job_t *job = &s->jobs[i];
+        if (job->cmd == NULL || !job->query) {
+            continue;
+        }
+        if (txn == NULL) {
+            txn = ztxn_begin(s->store, false);
+            ZASSERT(txn != NULL);
+        }
+        Zhili__V1__Reply r = ZHILI__V1__REPLY__INIT;
+        zsvc_ctx_t ctx;
+        ctx_init(s, &ctx, txn, job->cmd, &r);
+        int rc = run_query(&ctx, job->cmd);
+        if (reply_pack(job, &r, rc) != 0) {
+            reply_pack(job, &r, zsvc_fail(&ctx, ZE_INVALID, NULL,
+                                          "the answer is larger than the 4 MiB limit; ask for less"));
+        }
+    }
+    ztxn_abort(&txn);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void run_once(zsvc_t *s, bool tick)
+{
+    if (s->inev_count > 1) {
+        qsort(s->inevs, s->inev_count, sizeof *s->inevs, inev_cmp);
+    }
+    bool writes = s->inev_count > 0 || tick;
+    for (size_t i = 0; i < s->job_count && !writes; i++) {
+        writes = s->jobs[i].cmd != NULL && !s->jobs[i].query;
+    }
+    if (writes && batch_commit(s, tick) == 0) {
+        for (int i = 0; i < s->source_count; i++) {
+            s->sources[i].cursor = s->sources[i].batch_cursor;
+        }
+        s->batches_total++;
+    }
+    /* Durable now: answer the writers, then tell everyone. */
+    for (size_t i = 0; i < s->job_count; i++) {
+        if (!s->jobs[i].query || s->jobs[i].cmd == NULL) {
+            job_send_reply(s, &s->jobs[i]);
+        }
+    }
+    publish(s);
+    answer_queries(s);
+    for (size_t i = 0; i < s->job_count; i++) {
+        if (s->jobs[i].query && s->jobs[i].cmd != NULL) {
+            job_send_reply(s, &s->jobs[i]);
+        }
+        job_free(&s->jobs[i]);
+    }
+    s->job_count = 0;
+    for (size_t i = 0; i < s->inev_count; i++) {
+        zhili__v1__event__free_unpacked(s->inevs[i].ev, NULL);
+    }
+    s->inev_count = 0;
+    batch_reset(s);
+}
+
+static void on_timers(zsvc_t *s)
+{
+    int64_t now = zclock_mono_ms();
+    if (now < s->next_hb_mono_ms) {
+        return;
+    }
+    s->next_hb_mono_ms = now + s->cfg.heartbeat_ms;
+    char op = ZBUS_OP_HEARTBEAT;
+    const void *d[1] = {&op};
+    size_t l[1] = {1};
+    zbus_send(s->worker, 1, d, l);
+    publish_heartbeat(s);
+    if (now - s->broker_seen_mono_ms > s->cfg.heartbeat_ms * 3) {
+        /* The broker went quiet: it may have restarted and forgotten us, or
+         * libzmq may have closed the connection for good (it does after a
+         * protocol error, such as an oversize frame). A fresh socket covers both. */
+        zlog(ZLOG_WARN, "broker_silent", "endpoint", s->cfg.broker, NULL);
+        void *fresh = zbus_socket_new(s->zctx, ZMQ_DEALER);
+        if (fresh != NULL && zmq_connect(fresh, s->cfg.broker) == 0) {
+            zmq_close(s->worker);
+            s->worker = fresh;
+        } else if (fresh != NULL) {
+            zmq_close(fresh);
+        }
+        send_register(s);
+        s->broker_seen_mono_ms = now;
+    }
+    s->tick_due = s->tick_due || s->spec->on_tick != NULL;
+}
+
+static void serve(zsvc_t *s)
+{
+    while (!stop_requested) {
+        zmq_pollitem_t items[3] = {{s->worker, 0, ZMQ_POLLIN, 0}};
+        int n = 1;
+        if (s->sub != NULL) {
+            items[n++] = (zmq_pollitem_t){s->sub, 0, ZMQ_POLLIN, 0};
+            items[n++] = (zmq_pollitem_t){zbus_client_socket(s->client), 0, ZMQ_POLLIN, 0};
+        }
+        int64_t wait = s->next_hb_mono_ms - zclock_mono_ms();
+        if (zmq_poll(items, n, s->tick_due ? 0 : (wait < 0 ? 0 : (long)wait)) < 0 &&
+            errno != EINTR) {
+            zlog(ZLOG_ERROR, "poll_failed", "error", zmq_strerror(errno), NULL);
+            return;
+        }
+        drain_worker(s);
+        drain_client(s);
+        drain_sub(s);
+        bool tick = s->tick_due && s->spec->on_tick != NULL;
+        s->tick_due = false;
+        if (s->job_count > 0 || s->inev_count > 0 || tick) {
+            run_once(s, tick);
+        }
+        check_replays(s);
+        on_timers(s);
+    }
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int add_sources(zsvc_t *s)
+{
+    for (const char *const *p = s->spec->subscribe; p && *p; p++) {
+        const char *dot = strchr(*p, '.');
+        size_t len = dot ? (size_t)(dot - *p) : strlen(*p);
+        if (len == 0 || len > ZBUS_NAME_BYTES_MAX || s->source_count == ZSVC_SOURCES_MAX) {
+            zlog(ZLOG_ERROR, "bad_subscription", "prefix", *p, NULL);
+            return -1;
+        }
+        if (source_find(s, *p, len) >= 0) {
+            continue;
+        }
+        source_t *src = &s->sources[s->source_count++];
+        memcpy(src->name, *p, len);
+        src->name[len] = '\0';
+        /* Whole sources are subscribed: seq gaps are only visible in the full stream. */
+        char topic[ZBUS_TOPIC_BYTES_MAX];
+        snprintf(topic, sizeof topic, "%s.", src->name);
+        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    }
+    return 0;
+}
+
+static int load_positions(zsvc_t *s)
+{
+    ztxn_t *txn = ztxn_begin(s->store, false);
+    ZASSERT(txn != NULL);
+    s->last_seq = ztxn_outbox_last(txn);
+    for (int i = 0; i < s->source_count; i++) {
+        s->sources[i].cursor = ztxn_cursor_get(txn, s->sources[i].name);
+        s->sources[i].batch_cursor = s->sources[i].cursor;
+        s->sources[i].known_last = s->sources[i].cursor;
+    }
+    int rc = ztxn_err(txn);
+    ztxn_abort(&txn);
+    return rc;
+}
+
+static int connect_all(zsvc_t *s)
+{
+    s->zctx = zmq_ctx_new();
+    s->worker = zbus_socket_new(s->zctx, ZMQ_DEALER);
+    s->pub = zbus_socket_new(s->zctx, ZMQ_PUB);
+    if (s->worker == NULL || s->pub == NULL || zmq_connect(s->worker, s->cfg.broker) != 0 ||
+        zmq_connect(s->pub, s->cfg.events_pub) != 0) {
+        zlog(ZLOG_ERROR, "connect_failed", "broker", s->cfg.broker, "events", s->cfg.events_pub,
+             "error", zmq_strerror(errno), NULL);
+        return -1;
+    }
+    if (s->spec->subscribe != NULL && s->spec->subscribe[0] != NULL) {
+        s->sub = zbus_socket_new(s->zctx, ZMQ_SUB);
+        s->client = zbus_client_new(s->zctx, s->cfg.broker);
+        if (s->sub == NULL || s->client == NULL || zmq_connect(s->sub, s->cfg.events_sub) != 0 ||
+            add_sources(s) != 0) {
+            zlog(ZLOG_ERROR, "connect_failed", "events", s->cfg.events_sub, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int open_store(zsvc_t *s)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", s->cfg.data, s->name);
+    zstore_options_t opts = {
+        .dir = dir,
+        .tables = s->spec->tables,
+        .map_bytes_initial = (size_t)zcfg_int("ZHILI_MAP_MB_INITIAL", 64, 1, 1 << 20) << 20,
+        .map_bytes_max = (uint64_t)zcfg_int("ZHILI_MAP_MB_MAX", 65536, 1, 1 << 24) << 20,
+    };
+    char err[256];
+    if (zstore_open(&opts, &s->store, err, sizeof err) != 0) {
+        zlog(ZLOG_ERROR, "store_open_failed", "dir", dir, "msg", err, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void configure(zsvc_t *s, const zsvc_spec_t *spec)
+{
+    s->spec = spec;
+    const char *name = zcfg_str("ZHILI_SERVICE_NAME", spec->name);
+    if (!zbus_name_valid(name)) {
+        zcfg_fail("ZHILI_SERVICE_NAME", "expected 1-64 characters of a-z, 0-9, '_', '-', got \"%s\"",
+                  name);
+    }
+    snprintf(s->name, sizeof s->name, "%s", name);
+    zlog_init(s->name, zcfg_log_level());
+    zcfg_common_load(&s->cfg);
+    s->batch_max = zcfg_int("ZHILI_BATCH_MAX", ZSVC_BATCH_MAX_DEFAULT, 1, 100000);
+    s->credit = zcfg_int("ZHILI_CREDIT", ZSVC_CREDIT_DEFAULT, 1, 100000);
+    zclock_init(&s->clock, zcfg_bool("ZHILI_FAKE_CLOCK", false),
+                zcfg_int("ZHILI_FAKE_CLOCK_START_MS", 0, 0, INT64_MAX / 2));
+}
+
+static void teardown(zsvc_t *s)
+{
+    if (s->worker != NULL) {
+        char op = ZBUS_OP_DISCONNECT;
+        const void *d[1] = {&op};
+        size_t l[1] = {1};
+        zbus_send(s->worker, 1, d, l);
+        zmq_close(s->worker);
+    }
+    if (s->pub != NULL) {
+        zmq_close(s->pub);
+    }
+    if (s->sub != NULL) {
+        zmq_close(s->sub);
+    }
+    zbus_client_destroy(&s->client);
+    if (s->zctx != NULL) {
+        zmq_ctx_term(s->zctx);
+    }
+    zstore_destroy(&s->store);
+    zarena_fini(&s->arena);
+    free(s->jobs);
+    free(s->inevs);
+    outev_truncate(s, 0);
+    free(s->outevs);
+}
+
+int zsvc_main(const zsvc_spec_t *spec)
+{
+    zsvc_t s;
+    memset(&s, 0, sizeof s);
+    configure(&s, spec);
+    zarena_init(&s.arena);
+    zproc_on_stop(on_signal);
+    s.jobs = calloc((size_t)s.batch_max, sizeof *s.jobs);
+    s.inevs = calloc(ZSVC_EVENTS_PENDING_MAX, sizeof *s.inevs);
+    ZASSERT(s.jobs != NULL && s.inevs != NULL);
+    int status = 1;
+    if (open_store(&s) == 0 && connect_all(&s) == 0 && load_positions(&s) == 0) {
+        send_register(&s);
+        s.broker_seen_mono_ms = zclock_mono_ms();
+        zlog(ZLOG_INFO, "started", "broker", s.cfg.broker, "last_seq",
+             zarena_printf(&s.arena, "%llu", (unsigned long long)s.last_seq), NULL);
+        serve(&s);
+        status = 0;
+        zlog(ZLOG_INFO, "stopped", NULL);
+    }
+    teardown(&s);
+    return status;
+}

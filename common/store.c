@@ -1,0 +1,834 @@
+/* store: a thin LMDB wrapper with a sticky-error transaction (see store.h).
+ *
+ * Every ztxn_* operation first checks the transaction's sticky error and does
+ * nothing when one is set, so callers write straight-line code and check once
+ * at commit. LMDB and errno codes are mapped to project codes in one place,
+ * store_code(). */
+#include "common/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+enum {
+    STORE_RUNTIME_TABLES = 4,
+    STORE_TABLE_NAME_BYTES_MAX = 64, /* including the terminating NUL */
+    STORE_ERRMSG_BYTES_MAX = 320,
+    STORE_DIR_MODE = 0750,
+    STORE_FILE_MODE = 0640,
+};
+
+_Static_assert(ZSTORE_TABLES_MAX > STORE_RUNTIME_TABLES, "room for service tables");
+_Static_assert(ZSTORE_REQUEST_ID_BYTES_MAX <= ZSTORE_KEY_BYTES_MAX, "request ids are keys");
+_Static_assert(STORE_TABLE_NAME_BYTES_MAX <= ZSTORE_KEY_BYTES_MAX, "table names are keys");
+_Static_assert(sizeof(size_t) >= sizeof(uint64_t), "map sizes up to map_bytes_max fit size_t");
+_Static_assert(ZSTORE_MAP_BYTES_INITIAL <= ZSTORE_MAP_BYTES_MAX_DEFAULT, "initial within max");
+
+static const char *const runtime_tables[STORE_RUNTIME_TABLES] = {"outbox", "requests", "cursors",
+                                                                 "meta"};
+
+struct zstore {
+    MDB_env *env;
+    MDB_dbi dbis[ZSTORE_TABLES_MAX];
+    char names[ZSTORE_TABLES_MAX][STORE_TABLE_NAME_BYTES_MAX];
+    int table_count;
+    uint64_t map_bytes;
+    uint64_t map_bytes_max;
+    /* Every ztxn_t alive (top-level and child): the map may only be resized at 0. */
+    int txns_open;
+    /* LMDB allows one write transaction per process; a second would deadlock. */
+    bool write_open;
+};
+
+struct ztxn {
+    zstore_t *store;
+    MDB_txn *txn; /* NULL when begin failed; err is then set */
+    ztxn_t *parent;
+    bool write;
+    bool child_open;
+    int err;
+    char errmsg[STORE_ERRMSG_BYTES_MAX];
+};
+
+/* The one mapping from LMDB and errno codes to project codes. EIO counts as a
+ * full disk because LMDB reports a short write (the file-size limit cut it)
+ * as EIO. */
+static int store_code(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return ZE_NOT_FOUND;
+    case MDB_MAP_FULL:
+        return ZE_MAP_FULL;
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+    case EIO:
+        return ZE_UNAVAILABLE;
+    default:
+        return ZE_INTERNAL;
+    }
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+void zstore_be64_put(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t zstore_be64_get(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | in[i];
+    }
+    return v;
+}
+
+/* mkdir -p: create every missing component of dir with STORE_DIR_MODE. */
+static int store_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0') {
+            continue;
+        }
+        char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, STORE_DIR_MODE) != 0 && errno != EEXIST) {
+            return -1;
+        }
+        path[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- open/close */
+
+/* Fill self->names with the runtime tables then the service's, rejecting
+ * duplicates, empty or overlong names and too many tables. */
+static int store_names_set(zstore_t *self, const char *const *tables, char *errbuf,
+                           size_t errbuf_len)
+{
+    self->table_count = 0;
+    for (int i = 0; i < STORE_RUNTIME_TABLES; i++) {
+        snprintf(self->names[i], STORE_TABLE_NAME_BYTES_MAX, "%s", runtime_tables[i]);
+        self->table_count++;
+    }
+    for (size_t i = 0; tables != NULL && tables[i] != NULL; i++) {
+        const char *name = tables[i];
+        size_t len = strlen(name);
+        if (self->table_count == ZSTORE_TABLES_MAX) {
+            snprintf(errbuf, errbuf_len, "store: too many tables (at most %d service tables)",
+                     ZSTORE_TABLES_MAX - STORE_RUNTIME_TABLES);
+            return ZE_INVALID;
+        }
+        if (len == 0 || len >= STORE_TABLE_NAME_BYTES_MAX) {
+            snprintf(errbuf, errbuf_len, "store: table name \"%.64s\" must be 1 to %d bytes", name,
+                     STORE_TABLE_NAME_BYTES_MAX - 1);
+            return ZE_INVALID;
+        }
+        if (zstore_table(self, name) >= 0) {
+            snprintf(errbuf, errbuf_len, "store: table name \"%s\" is used twice", name);
+            return ZE_INVALID;
+        }
+        memcpy(self->names[self->table_count], name, len + 1);
+        self->table_count++;
+    }
+    return 0;
+}
+
+/* Check the options and fill in the defaults. */
+static int store_limits_set(zstore_t *self, const zstore_options_t *opts, size_t *initial,
+                            char *errbuf, size_t errbuf_len)
+{
+    if (opts->dir == NULL || opts->dir[0] == '\0') {
+        snprintf(errbuf, errbuf_len, "store: the data directory is not set");
+        return ZE_INVALID;
+    }
+    *initial = opts->map_bytes_initial != 0 ? opts->map_bytes_initial : ZSTORE_MAP_BYTES_INITIAL;
+    self->map_bytes_max =
+        opts->map_bytes_max != 0 ? opts->map_bytes_max : ZSTORE_MAP_BYTES_MAX_DEFAULT;
+    if (*initial > self->map_bytes_max) {
+        snprintf(errbuf, errbuf_len,
+                 "store: map_bytes_initial %zu is larger than map_bytes_max %llu", *initial,
+                 (unsigned long long)self->map_bytes_max);
+        return ZE_INVALID;
+    }
+    return 0;
+}
+
+/* Open the environment. The map size is left unset for mdb_env_open so an
+ * existing environment adopts the size stored in its file (it may have grown
+ * past map_bytes_initial); only then is it raised to map_bytes_initial. */
+static int store_env_open(zstore_t *self, const char *dir, size_t initial, char *errbuf,
+                          size_t errbuf_len)
+{
+    int rc = mdb_env_create(&self->env);
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_len, "store: mdb_env_create failed: %s", mdb_strerror(rc));
+        return store_code(rc) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+    }
+    ZASSERT(mdb_env_get_maxkeysize(self->env) >= ZSTORE_KEY_BYTES_MAX);
+    rc = mdb_env_set_maxdbs(self->env, ZSTORE_TABLES_MAX);
+    if (rc == 0) {
+        rc = mdb_env_open(self->env, dir, 0, STORE_FILE_MODE);
+    }
+    MDB_envinfo info;
+    if (rc == 0) {
+        rc = mdb_env_info(self->env, &info);
+    }
+    if (rc == 0 && info.me_mapsize < initial) {
+        rc = mdb_env_set_mapsize(self->env, initial);
+    }
+    if (rc == 0) {
+        rc = mdb_env_info(self->env, &info);
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_len, "store: cannot open LMDB environment in %s: %s", dir,
+                 mdb_strerror(rc));
+        return store_code(rc) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+    }
+    self->map_bytes = info.me_mapsize;
+    return 0;
+}
+
+/* Create (when missing) and open every table in one write transaction. */
+static int store_tables_open(zstore_t *self, char *errbuf, size_t errbuf_len)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    int i = 0;
+    for (; rc == 0 && i < self->table_count; i++) {
+        rc = mdb_dbi_open(txn, self->names[i], MDB_CREATE, &self->dbis[i]);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+    } else if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_len, "store: cannot create table \"%s\": %s",
+                 self->names[i > 0 ? i - 1 : 0], mdb_strerror(rc));
+        int code = store_code(rc);
+        return code == ZE_MAP_FULL || code == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+    }
+    return 0;
+}
+
+int zstore_open(const zstore_options_t *opts, zstore_t **out, char *errbuf, size_t errbuf_len)
+{
+    ZASSERT(opts != NULL && out != NULL && errbuf != NULL && errbuf_len > 0);
+    *out = NULL;
+    errbuf[0] = '\0';
+    zstore_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        snprintf(errbuf, errbuf_len, "store: out of memory");
+        return ZE_INTERNAL;
+    }
+    size_t initial = 0;
+    int rc = store_limits_set(self, opts, &initial, errbuf, errbuf_len);
+    if (rc == 0) {
+        rc = store_names_set(self, opts->tables, errbuf, errbuf_len);
+    }
+    if (rc == 0 && store_mkdirs(opts->dir) != 0) {
+        int e = errno;
+        snprintf(errbuf, errbuf_len, "store: cannot create data directory %s: %s", opts->dir,
+                 strerror(e));
+        rc = store_code(e) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INVALID;
+    }
+    if (rc == 0) {
+        rc = store_env_open(self, opts->dir, initial, errbuf, errbuf_len);
+    }
+    if (rc == 0) {
+        rc = store_tables_open(self, errbuf, errbuf_len);
+    }
+    if (rc != 0) {
+        zstore_destroy(&self);
+        return rc;
+    }
+    *out = self;
+    return 0;
+}
+
+void zstore_destroy(zstore_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    zstore_t *self = *self_p;
+    ZASSERT(self->txns_open == 0);
+    if (self->env != NULL) {
+        mdb_env_close(self->env);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+int zstore_table(const zstore_t *self, const char *name)
+{
+    for (int i = 0; i < self->table_count; i++) {
+        if (strcmp(self->names[i], name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int zstore_grow(zstore_t *self)
+{
+    /* LMDB may only remap while this process has no transaction open. */
+    ZASSERT(self->txns_open == 0);
+    if (self->map_bytes >= self->map_bytes_max) {
+        zlogf(ZLOG_ERROR, "store_map_max",
+              "the LMDB map is full at its maximum of %llu bytes (map_bytes_max)",
+              (unsigned long long)self->map_bytes_max);
+        return ZE_UNAVAILABLE;
+    }
+    uint64_t next =
+        self->map_bytes > self->map_bytes_max / 2 ? self->map_bytes_max : self->map_bytes * 2;
+    int rc = mdb_env_set_mapsize(self->env, (size_t)next);
+    MDB_envinfo info;
+    if (rc == 0) {
+        rc = mdb_env_info(self->env, &info);
+    }
+    if (rc != 0) {
+        zlogf(ZLOG_ERROR, "store_grow_failed", "cannot grow the LMDB map to %llu bytes: %s",
+              (unsigned long long)next, mdb_strerror(rc));
+        return store_code(rc) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+    }
+    zlogf(ZLOG_INFO, "store_grown", "LMDB map grown from %llu to %llu bytes",
+          (unsigned long long)self->map_bytes, (unsigned long long)info.me_mapsize);
+    self->map_bytes = info.me_mapsize;
+    return 0;
+}
+
+uint64_t zstore_map_bytes(const zstore_t *self)
+{
+    return self->map_bytes;
+}
+
+/* A backup target that is missing, not a directory or not empty is the
+ * caller's mistake, not a storage failure. */
+static bool store_backup_target_bad(int rc)
+{
+    return rc == ENOENT || rc == ENOTDIR || rc == EEXIST || rc == EACCES;
+}
+
+int zstore_backup(zstore_t *self, const char *path)
+{
+    ZASSERT(path != NULL);
+    int rc = mdb_env_copy2(self->env, path, MDB_CP_COMPACT);
+    if (rc == 0) {
+        zlog(ZLOG_INFO, "store_backup", "path", path, NULL);
+        return 0;
+    }
+    zlogf(ZLOG_ERROR, "store_backup_failed", "backup into %s failed: %s", path, mdb_strerror(rc));
+    if (store_backup_target_bad(rc)) {
+        return ZE_INVALID;
+    }
+    /* The copy was created by us (O_EXCL) and is incomplete: remove it so a
+     * retry into the same directory can succeed. */
+    char file[PATH_MAX];
+    if (snprintf(file, sizeof file, "%s/data.mdb", path) < (int)sizeof file) {
+        unlink(file);
+    }
+    return store_code(rc) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+}
+
+/* ----------------------------------------------------------- transactions */
+
+void ztxn_fail(ztxn_t *self, int code, const char *msg)
+{
+    ZASSERT(code < 0);
+    if (self->err != 0) {
+        return; /* the first error is the one that explains the others */
+    }
+    self->err = code;
+    snprintf(self->errmsg, sizeof self->errmsg, "%s", msg != NULL ? msg : zerr_name(code));
+}
+
+/* Make an LMDB failure of `op` (on `table`, or -1) sticky, with a sentence. */
+static void txn_fail_mdb(ztxn_t *self, int rc, const char *op, int table)
+{
+    char where[STORE_TABLE_NAME_BYTES_MAX + 64];
+    if (table >= 0) {
+        snprintf(where, sizeof where, "%s on table \"%s\"", op, self->store->names[table]);
+    } else {
+        snprintf(where, sizeof where, "%s", op);
+    }
+    int code = store_code(rc);
+    const char *why = "";
+    if (rc == MDB_TXN_FULL) {
+        why = "the transaction has too many dirty pages; split it: ";
+        code = ZE_INTERNAL;
+    } else if (code == ZE_MAP_FULL) {
+        why = "the map is full: ";
+    } else if (code == ZE_UNAVAILABLE) {
+        why = "disk full or file size limit reached: ";
+    } else {
+        code = ZE_INTERNAL; /* MDB_NOTFOUND is never sticky */
+    }
+    char msg[STORE_ERRMSG_BYTES_MAX];
+    snprintf(msg, sizeof msg, "store: %s failed: %s%s", where, why, mdb_strerror(rc));
+    ztxn_fail(self, code, msg);
+}
+
+static ztxn_t *txn_new(zstore_t *store, ztxn_t *parent, bool write)
+{
+    ztxn_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->store = store;
+    self->parent = parent;
+    self->write = write;
+    store->txns_open++;
+    return self;
+}
+
+ztxn_t *ztxn_begin(zstore_t *store, bool write)
+{
+    ZASSERT(store != NULL);
+    ZASSERT(!(write && store->write_open));
+    ztxn_t *self = txn_new(store, NULL, write);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (write) {
+        store->write_open = true;
+    }
+    int rc = mdb_txn_begin(store->env, NULL, write ? 0 : MDB_RDONLY, &self->txn);
+    if (rc != 0) {
+        self->txn = NULL;
+        txn_fail_mdb(self, rc, write ? "begin write" : "begin read", -1);
+    }
+    return self;
+}
+
+ztxn_t *ztxn_begin_child(ztxn_t *parent)
+{
+    ZASSERT(parent != NULL && parent->write && !parent->child_open);
+    ztxn_t *self = txn_new(parent->store, parent, true);
+    if (self == NULL) {
+        return NULL;
+    }
+    parent->child_open = true;
+    if (parent->err != 0) {
+        /* The parent cannot take writes; the child fails the same way. */
+        ztxn_fail(self, parent->err, parent->errmsg);
+        return self;
+    }
+    int rc = mdb_txn_begin(parent->store->env, parent->txn, 0, &self->txn);
+    if (rc != 0) {
+        self->txn = NULL;
+        txn_fail_mdb(self, rc, "begin child", -1);
+    }
+    return self;
+}
+
+/* Unlink from the store and the parent, and free. The MDB txn is already gone. */
+static void txn_free(ztxn_t **self_p)
+{
+    ztxn_t *self = *self_p;
+    self->store->txns_open--;
+    if (self->parent != NULL) {
+        self->parent->child_open = false;
+    } else if (self->write) {
+        self->store->write_open = false;
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+/* Storage errors (not input errors such as ZE_INVALID) in a child make the
+ * parent's commit fail too: the parent no longer matches what the caller
+ * believes was written. */
+static void txn_propagate(ztxn_t *self)
+{
+    int err = self->err;
+    if (self->parent != NULL &&
+        (err == ZE_MAP_FULL || err == ZE_UNAVAILABLE || err == ZE_INTERNAL)) {
+        ztxn_fail(self->parent, err, self->errmsg);
+    }
+}
+
+int ztxn_commit(ztxn_t **self_p)
+{
+    ZASSERT(self_p != NULL && *self_p != NULL);
+    ztxn_t *self = *self_p;
+    ZASSERT(!self->child_open);
+    if (self->err == 0 && !self->write) {
+        mdb_txn_abort(self->txn); /* a read snapshot has nothing to commit */
+        self->txn = NULL;
+    } else if (self->err == 0) {
+        int rc = mdb_txn_commit(self->txn); /* frees the txn, also on failure */
+        self->txn = NULL;
+        if (rc != 0) {
+            txn_fail_mdb(self, rc, "commit", -1);
+        }
+    }
+    if (self->txn != NULL) {
+        mdb_txn_abort(self->txn);
+        self->txn = NULL;
+    }
+    int err = self->err;
+    txn_propagate(self);
+    if (self->parent == NULL && err != 0 && err != ZE_INVALID) {
+        /* The caller gets only the code; operators get the sentence. */
+        zlog(err == ZE_MAP_FULL ? ZLOG_INFO : ZLOG_ERROR, "store_commit_failed", "error",
+             zerr_name(err), "msg", self->errmsg, NULL);
+    }
+    txn_free(self_p);
+    return err;
+}
+
+void ztxn_abort(ztxn_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    ztxn_t *self = *self_p;
+    ZASSERT(!self->child_open);
+    if (self->txn != NULL) {
+        mdb_txn_abort(self->txn);
+        self->txn = NULL;
+    }
+    txn_free(self_p);
+}
+
+int ztxn_err(const ztxn_t *self)
+{
+    return self->err;
+}
+
+const char *ztxn_errmsg(const ztxn_t *self)
+{
+    return self->errmsg;
+}
+
+/* ------------------------------------------------------------- operations */
+
+/* True when an operation may proceed. Asserts the caller's duties (a valid
+ * table, no open child) and returns false on a sticky error. */
+static bool txn_usable(ztxn_t *self, int table)
+{
+    ZASSERT(self != NULL);
+    ZASSERT(!self->child_open);
+    ZASSERT(table >= 0 && table < self->store->table_count);
+    return self->err == 0;
+}
+
+/* Keys come from input: a bad one is a sticky ZE_INVALID, never a crash. */
+static bool txn_key_ok(ztxn_t *self, int table, const void *key, size_t key_len, const char *what)
+{
+    if (key != NULL && key_len > 0 && key_len <= ZSTORE_KEY_BYTES_MAX) {
+        return true;
+    }
+    char msg[STORE_ERRMSG_BYTES_MAX];
+    snprintf(msg, sizeof msg, "store: %s for table \"%s\" is %zu bytes; it must be 1 to %d", what,
+             self->store->names[table], key_len, ZSTORE_KEY_BYTES_MAX);
+    ztxn_fail(self, ZE_INVALID, msg);
+    return false;
+}
+
+static void txn_write_ok(const ztxn_t *self)
+{
+    ZASSERT(self->write);
+}
+
+/* Put with LMDB flags; with MDB_RESERVE, val->mv_data receives where to write. */
+static void txn_put_flags(ztxn_t *self, int table, const void *key, size_t key_len, MDB_val *val,
+                          unsigned flags)
+{
+    if (!txn_usable(self, table) || !txn_key_ok(self, table, key, key_len, "key")) {
+        return;
+    }
+    txn_write_ok(self);
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    int rc = mdb_put(self->txn, self->store->dbis[table], &k, val, flags);
+    if (rc != 0) {
+        txn_fail_mdb(self, rc, "put", table);
+    }
+}
+
+void ztxn_put(ztxn_t *self, int table, const void *key, size_t key_len, const void *val,
+              size_t val_len)
+{
+    static const uint8_t empty[1];
+    MDB_val v = {.mv_size = val_len, .mv_data = (void *)(val != NULL ? val : empty)};
+    ZASSERT(val != NULL || val_len == 0);
+    txn_put_flags(self, table, key, key_len, &v, 0);
+}
+
+void ztxn_del(ztxn_t *self, int table, const void *key, size_t key_len)
+{
+    if (!txn_usable(self, table) || !txn_key_ok(self, table, key, key_len, "key")) {
+        return;
+    }
+    txn_write_ok(self);
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    int rc = mdb_del(self->txn, self->store->dbis[table], &k, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) { /* deleting a missing key is no change */
+        txn_fail_mdb(self, rc, "del", table);
+    }
+}
+
+int ztxn_get(ztxn_t *self, int table, const void *key, size_t key_len, zval_t *val)
+{
+    ZASSERT(val != NULL);
+    if (!txn_usable(self, table) || !txn_key_ok(self, table, key, key_len, "key")) {
+        return self->err;
+    }
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v;
+    int rc = mdb_get(self->txn, self->store->dbis[table], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        return ZE_NOT_FOUND;
+    }
+    if (rc != 0) {
+        txn_fail_mdb(self, rc, "get", table);
+        return self->err;
+    }
+    val->data = v.mv_data;
+    val->len = v.mv_size;
+    return 0;
+}
+
+/* The first key to visit: the later of start and prefix, since keys before
+ * the prefix cannot match it. */
+static void scan_first(const void *prefix, size_t prefix_len, const void *start, size_t start_len,
+                       MDB_val *first)
+{
+    first->mv_data = (void *)prefix;
+    first->mv_size = prefix_len;
+    if (start == NULL || start_len == 0) {
+        return;
+    }
+    size_t common = start_len < prefix_len ? start_len : prefix_len;
+    int cmp = common > 0 ? memcmp(start, prefix, common) : 0;
+    if (cmp > 0 || (cmp == 0 && start_len > prefix_len)) {
+        first->mv_data = (void *)start;
+        first->mv_size = start_len;
+    }
+}
+
+/* Walk the cursor from `first` while keys carry the prefix. */
+static int scan_walk(ztxn_t *self, int table, MDB_cursor *cur, const void *prefix,
+                     size_t prefix_len, MDB_val *first, void *ctx, ztxn_row_fn on_row)
+{
+    MDB_val k = *first;
+    MDB_val v;
+    int rc = mdb_cursor_get(cur, &k, &v, first->mv_size > 0 ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size < prefix_len ||
+            (prefix_len > 0 && memcmp(k.mv_data, prefix, prefix_len) != 0)) {
+            return 0;
+        }
+        int stop = on_row(ctx, (zval_t){k.mv_data, k.mv_size}, (zval_t){v.mv_data, v.mv_size});
+        if (stop != 0) {
+            return stop;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) {
+        txn_fail_mdb(self, rc, "scan", table);
+        return self->err;
+    }
+    return 0;
+}
+
+int ztxn_scan(ztxn_t *self, int table, const void *prefix, size_t prefix_len, const void *start,
+              size_t start_len, void *ctx, ztxn_row_fn on_row)
+{
+    ZASSERT(on_row != NULL);
+    ZASSERT(prefix != NULL || prefix_len == 0);
+    if (!txn_usable(self, table)) {
+        return self->err;
+    }
+    if (prefix_len > ZSTORE_KEY_BYTES_MAX) {
+        txn_key_ok(self, table, prefix, prefix_len, "scan prefix");
+        return self->err;
+    }
+    if (start != NULL && start_len > 0 &&
+        !txn_key_ok(self, table, start, start_len, "scan start")) {
+        return self->err;
+    }
+    MDB_val first;
+    scan_first(prefix, prefix_len, start, start_len, &first);
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(self->txn, self->store->dbis[table], &cur);
+    if (rc != 0) {
+        txn_fail_mdb(self, rc, "scan", table);
+        return self->err;
+    }
+    int result = scan_walk(self, table, cur, prefix, prefix_len, &first, ctx, on_row);
+    mdb_cursor_close(cur);
+    return result;
+}
+
+/* ------------------------------------------------------------------ outbox */
+
+uint64_t ztxn_outbox_last(ztxn_t *self)
+{
+    if (!txn_usable(self, ZSTORE_OUTBOX)) {
+        return 0;
+    }
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(self->txn, self->store->dbis[ZSTORE_OUTBOX], &cur);
+    MDB_val k = {0, NULL};
+    MDB_val v;
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        mdb_cursor_close(cur);
+    }
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        txn_fail_mdb(self, rc, "last", ZSTORE_OUTBOX);
+        return 0;
+    }
+    if (k.mv_size != 8) {
+        ztxn_fail(self, ZE_INTERNAL, "store: an outbox key is not 8 bytes; the store is corrupt");
+        return 0;
+    }
+    return zstore_be64_get(k.mv_data);
+}
+
+void ztxn_outbox_put(ztxn_t *self, uint64_t seq, const void *event, size_t len)
+{
+    uint64_t last = ztxn_outbox_last(self);
+    if (self->err != 0) {
+        return;
+    }
+    /* A gap or a repeat would break every subscriber's cursor. */
+    ZASSERT(seq == last + 1);
+    uint8_t key[8];
+    zstore_be64_put(key, seq);
+    static const uint8_t empty[1];
+    ZASSERT(event != NULL || len == 0);
+    MDB_val v = {.mv_size = len, .mv_data = (void *)(event != NULL ? event : empty)};
+    /* seq is the largest key, so LMDB can skip the search. */
+    txn_put_flags(self, ZSTORE_OUTBOX, key, sizeof key, &v, MDB_APPEND);
+}
+
+int ztxn_outbox_get(ztxn_t *self, uint64_t seq, zval_t *event)
+{
+    uint8_t key[8];
+    zstore_be64_put(key, seq);
+    return ztxn_get(self, ZSTORE_OUTBOX, key, sizeof key, event);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static bool request_id_ok(ztxn_t *self, const char *request_id, size_t *len)
+{
+    ZASSERT(request_id != NULL);
+    *len = strlen(request_id);
+    if (*len > 0 && *len <= ZSTORE_REQUEST_ID_BYTES_MAX) {
+        return true;
+    }
+    char msg[STORE_ERRMSG_BYTES_MAX];
+    snprintf(msg, sizeof msg, "store: request_id is %zu bytes; it must be 1 to %d", *len,
+             ZSTORE_REQUEST_ID_BYTES_MAX);
+    ztxn_fail(self, ZE_INVALID, msg);
+    return false;
+}
+
+int ztxn_request_get(ztxn_t *self, const char *request_id, zval_t *reply, int64_t *ts_ms)
+{
+    ZASSERT(reply != NULL && ts_ms != NULL);
+    size_t id_len = 0;
+    if (!txn_usable(self, ZSTORE_REQUESTS) || !request_id_ok(self, request_id, &id_len)) {
+        return self->err;
+    }
+    zval_t v = {0};
+    int rc = ztxn_get(self, ZSTORE_REQUESTS, request_id, id_len, &v);
+    if (rc != 0) {
+        return rc;
+    }
+    if (v.len < 8) {
+        ztxn_fail(self, ZE_INTERNAL, "store: a requests value is shorter than 8 bytes");
+        return self->err;
+    }
+    *ts_ms = (int64_t)zstore_be64_get(v.data);
+    reply->data = (const uint8_t *)v.data + 8;
+    reply->len = v.len - 8;
+    return 0;
+}
+
+void ztxn_request_put(ztxn_t *self, const char *request_id, const void *reply, size_t len,
+                      int64_t ts_ms)
+{
+    size_t id_len = 0;
+    if (!txn_usable(self, ZSTORE_REQUESTS) || !request_id_ok(self, request_id, &id_len)) {
+        return;
+    }
+    ZASSERT(reply != NULL || len == 0);
+    ZASSERT(len <= SIZE_MAX - 8);
+    /* MDB_RESERVE lets us write ts and reply into the map without a copy buffer. */
+    MDB_val v = {.mv_size = 8 + len, .mv_data = NULL};
+    txn_put_flags(self, ZSTORE_REQUESTS, request_id, id_len, &v, MDB_RESERVE);
+    if (self->err != 0) {
+        return;
+    }
+    zstore_be64_put(v.mv_data, (uint64_t)ts_ms);
+    if (len > 0) {
+        memcpy((uint8_t *)v.mv_data + 8, reply, len);
+    }
+}
+
+/* ----------------------------------------------------------------- cursors */
+
+uint64_t ztxn_cursor_get(ztxn_t *self, const char *source)
+{
+    ZASSERT(source != NULL);
+    zval_t v = {0};
+    int rc = ztxn_get(self, ZSTORE_CURSORS, source, strlen(source), &v);
+    if (rc != 0) {
+        return 0;
+    }
+    if (v.len != 8) {
+        ztxn_fail(self, ZE_INTERNAL, "store: a cursors value is not 8 bytes");
+        return 0;
+    }
+    return zstore_be64_get(v.data);
+}
+
+void ztxn_cursor_set(ztxn_t *self, const char *source, uint64_t seq)
+{
+    ZASSERT(source != NULL);
+    uint8_t val[8];
+    zstore_be64_put(val, seq);
+    ztxn_put(self, ZSTORE_CURSORS, source, strlen(source), val, sizeof val);
+}

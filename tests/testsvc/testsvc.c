@@ -1,0 +1,218 @@
+/* zhili-testsvc: a test-only service on the common runtime (not shipped).
+ * As a producer it keeps named counters: counter_add emits counter.added.
+ * With ZHILI_TESTSVC_CONSUME=prefix[,prefix] it also consumes those events
+ * and records, per source, how many it applied, any duplicate or out-of-order
+ * delivery, and a BLAKE2b chain over the events' bytes; applied_get returns
+ * that record, or for the service's own name the same chain over its outbox,
+ * so a test can compare a consumer with its producer exactly. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/codec.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/service.h"
+
+#define NAME_BYTES_MAX 64
+#define AMOUNT_ABS_MAX 1000000000000LL
+#define DIGEST_BYTES 32
+
+typedef struct {
+    int64_t value;
+    uint64_t adds;
+} counter_row_t;
+
+typedef struct {
+    uint64_t cursor, applied, duplicates, out_of_order;
+    uint8_t digest[DIGEST_BYTES];
+} consumed_row_t;
+
+static const char *const tables[] = {"counters", "consumed", NULL};
+
+static void chain(uint8_t digest[DIGEST_BYTES], const void *data, size_t len)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, DIGEST_BYTES);
+    crypto_generichash_update(&st, digest, DIGEST_BYTES);
+    crypto_generichash_update(&st, data, len);
+    crypto_generichash_final(&st, digest, DIGEST_BYTES);
+}
+
+static Zhili__Test__CounterValue *counter_value(zsvc_ctx_t *ctx, const char *name,
+                                                const counter_row_t *row)
+{
+    Zhili__Test__CounterValue *v = zsvc_alloc(ctx, sizeof *v);
+    zhili__test__counter_value__init(v);
+    v->name = zsvc_strdup(ctx, name);
+    v->value = row->value;
+    v->adds = row->adds;
+    return v;
+}
+
+static int counter_add(zsvc_ctx_t *ctx, const Zhili__Test__CounterAdd *add)
+{
+    size_t name_len = strlen(add->name);
+    if (name_len == 0 || name_len > NAME_BYTES_MAX) {
+        return zsvc_fail(ctx, ZE_INVALID, "counter_add.name", "name must be 1 to %d bytes",
+                         NAME_BYTES_MAX);
+    }
+    if (add->amount == 0 || add->amount > AMOUNT_ABS_MAX || add->amount < -AMOUNT_ABS_MAX) {
+        return zsvc_fail(ctx, ZE_INVALID, "counter_add.amount",
+                         "amount must be non-zero and at most %lld in size", AMOUNT_ABS_MAX);
+    }
+    int t = zsvc_table(ctx, "counters");
+    counter_row_t row = {0, 0};
+    zval_t v;
+    if (ztxn_get(ctx->txn, t, add->name, name_len, &v) == 0 && v.len == sizeof row) {
+        memcpy(&row, v.data, sizeof row);
+    }
+    row.value += add->amount;
+    row.adds++;
+    ztxn_put(ctx->txn, t, add->name, name_len, &row, sizeof row);
+    Zhili__Test__CounterAdded *ev = zsvc_alloc(ctx, sizeof *ev);
+    zhili__test__counter_added__init(ev);
+    ev->name = zsvc_strdup(ctx, add->name);
+    ev->amount = add->amount;
+    ev->value = row.value;
+    zsvc_emit(ctx, "added", ctx->cmd->area, ZHILI__V1__EVENT__BODY_COUNTER_ADDED, ev);
+    ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_COUNTER;
+    ctx->reply->counter = counter_value(ctx, add->name, &row);
+    return 0;
+}
+
+static int on_command(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
+{
+    if (cmd->body_case == ZHILI__V1__COMMAND__BODY_COUNTER_ADD) {
+        return counter_add(ctx, cmd->counter_add);
+    }
+    return zsvc_fail(ctx, ZE_INVALID, "body", "the test service takes counter_add, counter_get "
+                                              "and applied_get");
+}
+
+static bool is_query(const Zhili__V1__Command *cmd)
+{
+    return cmd->body_case == ZHILI__V1__COMMAND__BODY_COUNTER_GET ||
+           cmd->body_case == ZHILI__V1__COMMAND__BODY_APPLIED_GET;
+}
+
+static int counter_get(zsvc_ctx_t *ctx, const Zhili__Test__CounterGet *get)
+{
+    zval_t v;
+    size_t name_len = strlen(get->name);
+    if (name_len == 0 || name_len > NAME_BYTES_MAX) {
+        return zsvc_fail(ctx, ZE_INVALID, "counter_get.name", "name must be 1 to %d bytes",
+                         NAME_BYTES_MAX);
+    }
+    if (ztxn_get(ctx->txn, zsvc_table(ctx, "counters"), get->name, name_len, &v) != 0 ||
+        v.len != sizeof(counter_row_t)) {
+        return zsvc_fail(ctx, ZE_NOT_FOUND, "counter_get.name", "no counter named \"%s\"",
+                         get->name);
+    }
+    counter_row_t row;
+    memcpy(&row, v.data, sizeof row);
+    ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_COUNTER;
+    ctx->reply->counter = counter_value(ctx, get->name, &row);
+    return 0;
+}
+
+static int on_outbox_row(void *arg, zval_t key, zval_t val)
+{
+    (void)key;
+    consumed_row_t *row = arg;
+    chain(row->digest, val.data, val.len);
+    row->applied++;
+    row->cursor++;
+    return 0;
+}
+
+static int applied_get(zsvc_ctx_t *ctx, const Zhili__Test__AppliedGet *get)
+{
+    consumed_row_t row;
+    memset(&row, 0, sizeof row);
+    zval_t v;
+    if (strcmp(get->source, zsvc_name(ctx->svc)) == 0) {
+        ztxn_scan(ctx->txn, ZSTORE_OUTBOX, NULL, 0, NULL, 0, &row, on_outbox_row);
+    } else if (ztxn_get(ctx->txn, zsvc_table(ctx, "consumed"), get->source, strlen(get->source),
+                        &v) == 0 &&
+               v.len == sizeof row) {
+        memcpy(&row, v.data, sizeof row);
+    }
+    Zhili__Test__AppliedState *st = zsvc_alloc(ctx, sizeof *st);
+    zhili__test__applied_state__init(st);
+    st->source = zsvc_strdup(ctx, get->source);
+    st->cursor = row.cursor;
+    st->applied = row.applied;
+    st->duplicates = row.duplicates;
+    st->out_of_order = row.out_of_order;
+    st->digest.data = zsvc_alloc(ctx, DIGEST_BYTES);
+    memcpy(st->digest.data, row.digest, DIGEST_BYTES);
+    st->digest.len = DIGEST_BYTES;
+    ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_APPLIED;
+    ctx->reply->applied = st;
+    return ztxn_err(ctx->txn);
+}
+
+static int on_query(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
+{
+    if (cmd->body_case == ZHILI__V1__COMMAND__BODY_COUNTER_GET) {
+        return counter_get(ctx, cmd->counter_get);
+    }
+    return applied_get(ctx, cmd->applied_get);
+}
+
+/* Record the delivery; the runtime promises seq order without repeats, and
+ * this is where a test sees whether it kept the promise. */
+static int on_event(zsvc_ctx_t *ctx, const Zhili__V1__Event *ev)
+{
+    int t = zsvc_table(ctx, "consumed");
+    consumed_row_t row;
+    memset(&row, 0, sizeof row);
+    zval_t v;
+    if (ztxn_get(ctx->txn, t, ev->source, strlen(ev->source), &v) == 0 && v.len == sizeof row) {
+        memcpy(&row, v.data, sizeof row);
+    }
+    if (ev->seq <= row.cursor) {
+        row.duplicates++;
+    } else if (ev->seq != row.cursor + 1) {
+        row.out_of_order++;
+    }
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (zcodec_pack(&ev->base, 0, &bytes, &len) != 0) {
+        return ZE_INTERNAL;
+    }
+    chain(row.digest, bytes, len);
+    free(bytes);
+    row.applied++;
+    row.cursor = ev->seq;
+    ztxn_put(ctx->txn, t, ev->source, strlen(ev->source), &row, sizeof row);
+    return 0;
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) {
+        return 1;
+    }
+    /* Up to 4 comma-separated prefixes, e.g. "testsvc-a.,testsvc-b.". */
+    static char consume[ZCFG_VALUE_BYTES_MAX + 1];
+    static const char *subscribe[5];
+    snprintf(consume, sizeof consume, "%s", zcfg_str("ZHILI_TESTSVC_CONSUME", ""));
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(consume, ",", &save); tok && n < 4;
+         tok = strtok_r(NULL, ",", &save)) {
+        subscribe[n++] = tok;
+    }
+    zsvc_spec_t spec = {
+        .name = "testsvc",
+        .tables = tables,
+        .subscribe = n > 0 ? subscribe : NULL,
+        .on_command = on_command,
+        .is_query = is_query,
+        .on_query = on_query,
+        .on_event = on_event,
+    };
+    return zsvc_main(&spec);
+}

@@ -1,0 +1,1067 @@
+/* Unit tests for common/codec: protobuf pack/unpack limits and the generic
+ * protobuf <-> JSON mapping (common/json.c). Messages are compared by packing
+ * both and comparing the bytes, which covers every field at once. Run under
+ * valgrind to check that every error path frees what it built. */
+/* cmocka needs these before it, in this order. */
+// clang-format off
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/codec.h"
+#include "common/err.h"
+#include "zhili.pb-c.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void assert_same_msg(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    uint8_t *abuf = NULL;
+    uint8_t *bbuf = NULL;
+    size_t alen = 0;
+    size_t blen = 0;
+    assert_int_equal(zcodec_pack(a, 0, &abuf, &alen), ZE_OK);
+    assert_int_equal(zcodec_pack(b, 0, &bbuf, &blen), ZE_OK);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(abuf, bbuf, alen);
+    free(abuf);
+    free(bbuf);
+}
+
+/* Message -> compact JSON text; the caller frees it. */
+static char *to_text(const ProtobufCMessage *msg)
+{
+    json_t *json = zjson_from_msg(msg);
+    assert_non_null(json);
+    char *text = json_dumps(json, JSON_COMPACT);
+    assert_non_null(text);
+    json_decref(json);
+    return text;
+}
+
+/* Message -> JSON text -> message, which must pack to the same bytes.
+ * Returns the JSON text for further checks; the caller frees it. */
+static char *round_trip(const ProtobufCMessage *msg)
+{
+    char *text = to_text(msg);
+    char err[ZCODEC_ERR_BYTES];
+    char field[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *back = NULL;
+    int rc = zjson_parse_msg(text, strlen(text), msg->descriptor, &back, err, field);
+    if (rc != ZE_OK) {
+        fail_msg("round trip of %s failed: %s", text, err);
+    }
+    assert_string_equal(err, "");
+    assert_same_msg(msg, back);
+    protobuf_c_message_free_unpacked(back, NULL);
+    return text;
+}
+
+/* Parses text that must be refused with exactly err_want and field_want. */
+static void expect_error(const ProtobufCMessageDescriptor *desc, const char *text,
+                         const char *err_want, const char *field_want)
+{
+    char err[ZCODEC_ERR_BYTES];
+    char field[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = (ProtobufCMessage *)1;
+    int rc = zjson_parse_msg(text, strlen(text), desc, &out, err, field);
+    if (rc != ZE_INVALID) {
+        fail_msg("%s: expected ZE_INVALID, got %d", text, rc);
+    }
+    assert_null(out);
+    assert_string_equal(err, err_want);
+    if (field_want != NULL) {
+        assert_string_equal(field, field_want);
+    }
+}
+
+/* Parses text that must be accepted; the caller frees the message. */
+static ProtobufCMessage *expect_ok(const ProtobufCMessageDescriptor *desc, const char *text)
+{
+    char err[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    int rc = zjson_parse_msg(text, strlen(text), desc, &out, err, NULL);
+    if (rc != ZE_OK) {
+        fail_msg("%s: expected ZE_OK, got %d: %s", text, rc, err);
+    }
+    assert_non_null(out);
+    return out;
+}
+
+static bool contains(const char *haystack, const char *needle)
+{
+    return strstr(haystack, needle) != NULL;
+}
+
+/* ---- a hand-built message for the types zhili.proto does not use ------- */
+
+typedef struct {
+    ProtobufCMessage base;
+    int32_t i32;
+    uint32_t u32;
+    float f;
+    double d;
+    protobuf_c_boolean b;
+    uint64_t fx64;
+    size_t n_ri32;
+    int32_t *ri32;
+    size_t n_rs;
+    char **rs;
+    size_t n_renum;
+    int *renum;
+    protobuf_c_boolean has_opt;
+    int32_t opt;
+    int32_t s32;
+} scalars_t;
+
+static const ProtobufCMessageDescriptor scalars_descriptor;
+
+static void scalars_init(ProtobufCMessage *msg)
+{
+    static const scalars_t init = {.base = PROTOBUF_C_MESSAGE_INIT(&scalars_descriptor)};
+    memcpy(msg, &init, sizeof init);
+}
+
+#define SCALAR(name_, id_, label_, type_, q_, desc_, flags_)                                       \
+    {                                                                                              \
+        .name = #name_, .id = id_, .label = PROTOBUF_C_LABEL_##label_,                             \
+        .type = PROTOBUF_C_TYPE_##type_, .quantifier_offset = q_,                                  \
+        .offset = offsetof(scalars_t, name_), .descriptor = desc_, .flags = flags_                 \
+    }
+
+static const ProtobufCFieldDescriptor scalars_fields[] = {
+    SCALAR(i32, 1, NONE, INT32, 0, NULL, 0),
+    SCALAR(u32, 2, NONE, UINT32, 0, NULL, 0),
+    SCALAR(f, 3, NONE, FLOAT, 0, NULL, 0),
+    SCALAR(d, 4, NONE, DOUBLE, 0, NULL, 0),
+    SCALAR(b, 5, NONE, BOOL, 0, NULL, 0),
+    SCALAR(fx64, 6, NONE, FIXED64, 0, NULL, 0),
+    SCALAR(ri32, 7, REPEATED, INT32, offsetof(scalars_t, n_ri32), NULL,
+           PROTOBUF_C_FIELD_FLAG_PACKED),
+    SCALAR(rs, 8, REPEATED, STRING, offsetof(scalars_t, n_rs), NULL, 0),
+    SCALAR(renum, 9, REPEATED, ENUM, offsetof(scalars_t, n_renum), &zhili__v1__status__descriptor,
+           PROTOBUF_C_FIELD_FLAG_PACKED),
+    SCALAR(opt, 10, OPTIONAL, INT32, offsetof(scalars_t, has_opt), NULL, 0),
+    SCALAR(s32, 11, NONE, SINT32, 0, NULL, 0),
+};
+/* Indexes into scalars_fields in strcmp order of the names. */
+static const unsigned scalars_by_name[] = {4, 3, 2, 5, 0, 9, 8, 6, 7, 10, 1};
+static const ProtobufCIntRange scalars_ranges[] = {{1, 0}, {0, 11}};
+
+static const ProtobufCMessageDescriptor scalars_descriptor = {
+    .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    .name = "zhili.test.Scalars",
+    .short_name = "Scalars",
+    .c_name = "scalars_t",
+    .package_name = "zhili.test",
+    .sizeof_message = sizeof(scalars_t),
+    .n_fields = ZARRAY_LEN(scalars_fields),
+    .fields = scalars_fields,
+    .fields_sorted_by_name = scalars_by_name,
+    .n_field_ranges = 1,
+    .field_ranges = scalars_ranges,
+    .message_init = scalars_init,
+};
+
+/* Enums whose CamelCase names exercise the prefix rule. */
+static const ProtobufCEnumValue urgency_values[] = {
+    {"URGENCY_LEVEL_LOW", "URGENCY_LEVEL_LOW", 0},
+    {"URGENCY_LEVEL_HIGH", "URGENCY_LEVEL_HIGH", 1},
+    {"URGENCY_LEVEL", "URGENCY_LEVEL", 2},
+};
+static const ProtobufCEnumValueIndex urgency_by_name[] = {
+    {"URGENCY_LEVEL", 2}, {"URGENCY_LEVEL_HIGH", 1}, {"URGENCY_LEVEL_LOW", 0}};
+static const ProtobufCIntRange urgency_ranges[] = {{0, 0}, {0, 3}};
+static const ProtobufCEnumDescriptor urgency_descriptor = {
+    .magic = PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+    .name = "zhili.test.UrgencyLevel",
+    .short_name = "UrgencyLevel",
+    .c_name = "UrgencyLevel",
+    .package_name = "zhili.test",
+    .n_values = 3,
+    .values = urgency_values,
+    .n_value_names = 3,
+    .values_by_name = urgency_by_name,
+    .n_value_ranges = 1,
+    .value_ranges = urgency_ranges,
+};
+
+static const ProtobufCEnumValue http_values[] = {
+    {"HTTP_CODE_OK", "HTTP_CODE_OK", 0},
+    {"HTTP_CODE_NOT_MODIFIED", "HTTP_CODE_NOT_MODIFIED", 1},
+    {"RED", "RED", 2},
+    {"HTTPCODE_X", "HTTPCODE_X", 3},
+};
+static const ProtobufCEnumValueIndex http_by_name[] = {
+    {"HTTPCODE_X", 3}, {"HTTP_CODE_NOT_MODIFIED", 1}, {"HTTP_CODE_OK", 0}, {"RED", 2}};
+static const ProtobufCIntRange http_ranges[] = {{0, 0}, {0, 4}};
+static const ProtobufCEnumDescriptor http_descriptor = {
+    .magic = PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+    .name = "zhili.test.HTTPCode",
+    .short_name = "HTTPCode",
+    .c_name = "HTTPCode",
+    .package_name = "zhili.test",
+    .n_values = 4,
+    .values = http_values,
+    .n_value_names = 4,
+    .values_by_name = http_by_name,
+    .n_value_ranges = 1,
+    .value_ranges = http_ranges,
+};
+
+/* ---- pack / unpack ----------------------------------------------------- */
+
+static void test_pack_unpack(void **state)
+{
+    /* Goal: a message packs and unpacks back to the same bytes, with the
+     * default limit and with a limit exactly the packed size. */
+    (void)state;
+    Zhili__V1__Heartbeat hb = ZHILI__V1__HEARTBEAT__INIT;
+    hb.source = "funds";
+    hb.last_seq = 42;
+    hb.ts_ms = 1700000000000;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(zcodec_pack(&hb.base, 0, &buf, &len), ZE_OK);
+    assert_int_equal(len, protobuf_c_message_get_packed_size(&hb.base));
+
+    ProtobufCMessage *out = NULL;
+    assert_int_equal(zcodec_unpack(&zhili__v1__heartbeat__descriptor, buf, len, len, &out), ZE_OK);
+    assert_same_msg(&hb.base, out);
+    protobuf_c_message_free_unpacked(out, NULL);
+    free(buf);
+
+    assert_int_equal(zcodec_pack(&hb.base, len, &buf, &len), ZE_OK);
+    free(buf);
+
+    /* An empty message is zero bytes and still a valid buffer. */
+    Zhili__V1__StatsRequest empty = ZHILI__V1__STATS_REQUEST__INIT;
+    assert_int_equal(zcodec_pack(&empty.base, 0, &buf, &len), ZE_OK);
+    assert_non_null(buf);
+    assert_int_equal(len, 0);
+    free(buf);
+    assert_int_equal(zcodec_unpack(&zhili__v1__stats_request__descriptor, NULL, 0, 0, &out), ZE_OK);
+    protobuf_c_message_free_unpacked(out, NULL);
+}
+
+static void test_pack_oversize(void **state)
+{
+    /* Goal: packing refuses a message larger than the limit, before any
+     * allocation, and leaves the outputs empty. */
+    (void)state;
+    Zhili__V1__Heartbeat hb = ZHILI__V1__HEARTBEAT__INIT;
+    hb.source = "a-rather-long-source-name";
+    size_t size = protobuf_c_message_get_packed_size(&hb.base);
+    uint8_t *buf = (uint8_t *)1;
+    size_t len = 99;
+    assert_int_equal(zcodec_pack(&hb.base, size - 1, &buf, &len), ZE_INVALID);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+}
+
+static void test_unpack_oversize(void **state)
+{
+    /* Goal: unpacking refuses input longer than the limit (explicit and the
+     * default ZCODEC_MSG_BYTES_MAX) without parsing it. */
+    (void)state;
+    uint8_t small[4] = {0x08, 0x01, 0x10, 0x02};
+    ProtobufCMessage *out = (ProtobufCMessage *)1;
+    assert_int_equal(zcodec_unpack(&zhili__v1__heartbeat__descriptor, small, 4, 3, &out),
+                     ZE_INVALID);
+    assert_null(out);
+
+    uint8_t *big = calloc(ZCODEC_MSG_BYTES_MAX + 1, 1);
+    assert_non_null(big);
+    assert_int_equal(
+        zcodec_unpack(&zhili__v1__heartbeat__descriptor, big, ZCODEC_MSG_BYTES_MAX + 1, 0, &out),
+        ZE_INVALID);
+    assert_null(out);
+    free(big);
+}
+
+static void test_unpack_malformed(void **state)
+{
+    /* Goal: bytes that are not a valid message are ZE_INVALID, whatever the
+     * defect: truncated varint, length past the end, bad wire type. */
+    (void)state;
+    static const uint8_t truncated_varint[] = {0x10, 0xff};
+    static const uint8_t long_length[] = {0x0a, 0x05, 'a'};
+    static const uint8_t bad_wire_type[] = {0x0f, 0x00};
+    static const uint8_t endless_varint[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                             0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const struct {
+        const uint8_t *data;
+        size_t len;
+    } cases[] = {
+        {truncated_varint, sizeof truncated_varint},
+        {long_length, sizeof long_length},
+        {bad_wire_type, sizeof bad_wire_type},
+        {endless_varint, sizeof endless_varint},
+    };
+    for (size_t i = 0; i < ZARRAY_LEN(cases); i++) {
+        ProtobufCMessage *out = (ProtobufCMessage *)1;
+        assert_int_equal(
+            zcodec_unpack(&zhili__v1__event__descriptor, cases[i].data, cases[i].len, 0, &out),
+            ZE_INVALID);
+        assert_null(out);
+    }
+}
+
+/* ---- JSON round trips -------------------------------------------------- */
+
+static void test_json_event_round_trip(void **state)
+{
+    /* Goal: every Event field, the actor and the counter_added body survive
+     * JSON, and the JSON uses the .proto names and JSON integers. */
+    (void)state;
+    Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
+    actor.id = "tok-1";
+    actor.role = "hotline";
+    actor.area = "3301";
+    actor.name = "\xe5\xbc\xa0\xe4\xb8\x89"; /* a name in Chinese: UTF-8 passes as is */
+    Zhili__Test__CounterAdded added = ZHILI__TEST__COUNTER_ADDED__INIT;
+    added.name = "visits";
+    added.amount = -5;
+    added.value = (INT64_C(1) << 53) + 1;
+    Zhili__V1__Event ev = ZHILI__V1__EVENT__INIT;
+    ev.source = "testsvc";
+    ev.seq = UINT64_C(1) << 40;
+    ev.ts_ms = 1700000000123;
+    ev.area = "330102";
+    ev.type = "counter_added";
+    ev.request_id = "req-7";
+    ev.actor = &actor;
+    ev.body_case = ZHILI__V1__EVENT__BODY_COUNTER_ADDED;
+    ev.counter_added = &added;
+    char *text = round_trip(&ev.base);
+    assert_true(contains(text, "\"seq\":1099511627776"));
+    assert_true(contains(text, "\"counter_added\":{\"name\":\"visits\",\"amount\":-5,"
+                               "\"value\":9007199254740993}"));
+    assert_true(contains(text, "\"actor\":{\"id\":\"tok-1\""));
+    free(text);
+}
+
+static void test_json_defaults_written(void **state)
+{
+    /* Goal: scalars are written even when zero, while an absent message and
+     * an unset oneof are not written at all. */
+    (void)state;
+    Zhili__V1__Event ev = ZHILI__V1__EVENT__INIT;
+    char *text = round_trip(&ev.base);
+    assert_string_equal(text, "{\"source\":\"\",\"seq\":0,\"ts_ms\":0,\"area\":\"\",\"type\":\"\","
+                              "\"request_id\":\"\"}");
+    free(text);
+}
+
+static void test_json_command_each_oneof(void **state)
+{
+    /* Goal: every Command body member round-trips and is the only body key
+     * in the JSON. */
+    (void)state;
+    Zhili__V1__Replay replay = ZHILI__V1__REPLAY__INIT;
+    replay.from_seq = 5;
+    replay.max = 100;
+    Zhili__V1__StatsRequest stats = ZHILI__V1__STATS_REQUEST__INIT;
+    Zhili__V1__ClockSet clock_set = ZHILI__V1__CLOCK_SET__INIT;
+    clock_set.now_ms = 1700000000000;
+    Zhili__V1__ClockAdvance clock_advance = ZHILI__V1__CLOCK_ADVANCE__INIT;
+    clock_advance.delta_ms = -250;
+    Zhili__Test__CounterAdd counter_add = ZHILI__TEST__COUNTER_ADD__INIT;
+    counter_add.name = "n";
+    counter_add.amount = INT64_MIN;
+    Zhili__Test__CounterGet counter_get = ZHILI__TEST__COUNTER_GET__INIT;
+    counter_get.name = "n";
+    Zhili__Test__AppliedGet applied_get = ZHILI__TEST__APPLIED_GET__INIT;
+    applied_get.source = "petitions";
+    const struct {
+        Zhili__V1__Command__BodyCase body;
+        void *msg;
+        const char *key;
+    } cases[] = {
+        {ZHILI__V1__COMMAND__BODY_REPLAY, &replay, "\"replay\":{\"from_seq\":5,\"max\":100}"},
+        {ZHILI__V1__COMMAND__BODY_STATS, &stats, "\"stats\":{}"},
+        {ZHILI__V1__COMMAND__BODY_CLOCK_SET, &clock_set,
+         "\"clock_set\":{\"now_ms\":1700000000000}"},
+        {ZHILI__V1__COMMAND__BODY_CLOCK_ADVANCE, &clock_advance,
+         "\"clock_advance\":{\"delta_ms\":-250}"},
+        {ZHILI__V1__COMMAND__BODY_COUNTER_ADD, &counter_add,
+         "\"counter_add\":{\"name\":\"n\",\"amount\":-9223372036854775808}"},
+        {ZHILI__V1__COMMAND__BODY_COUNTER_GET, &counter_get, "\"counter_get\":{\"name\":\"n\"}"},
+        {ZHILI__V1__COMMAND__BODY_APPLIED_GET, &applied_get,
+         "\"applied_get\":{\"source\":\"petitions\"}"},
+    };
+    Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
+    actor.role = "admin";
+    for (size_t i = 0; i < ZARRAY_LEN(cases); i++) {
+        Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
+        cmd.request_id = "r1";
+        cmd.actor = &actor;
+        cmd.area = "33";
+        cmd.body_case = cases[i].body;
+        cmd.replay = cases[i].msg; /* the union: any member pointer will do */
+        char *text = round_trip(&cmd.base);
+        assert_true(contains(text, cases[i].key));
+        json_t *json = json_loads(text, 0, NULL);
+        assert_int_equal(json_object_size(json), 4); /* request_id, actor, area, body */
+        json_decref(json);
+        free(text);
+    }
+}
+
+static void test_json_reply_replay_bytes(void **state)
+{
+    /* Goal: a Reply with a status enum and a replay result carrying bytes
+     * (a real packed Event, an empty value, all 256 byte values) round-trips,
+     * with base64 and uint64 above INT64_MAX as a string. */
+    (void)state;
+    Zhili__V1__Event ev = ZHILI__V1__EVENT__INIT;
+    ev.source = "funds";
+    ev.seq = 9;
+    uint8_t *packed = NULL;
+    size_t packed_len = 0;
+    assert_int_equal(zcodec_pack(&ev.base, 0, &packed, &packed_len), ZE_OK);
+    uint8_t all[256];
+    for (size_t i = 0; i < sizeof all; i++) {
+        all[i] = (uint8_t)i;
+    }
+    ProtobufCBinaryData events[] = {
+        {packed_len, packed}, {0, NULL}, {sizeof all, all}, {1, (uint8_t *)"\xff"}};
+    Zhili__V1__ReplayResult rr = ZHILI__V1__REPLAY_RESULT__INIT;
+    rr.source = "funds";
+    rr.last_seq = UINT64_MAX;
+    rr.n_events = ZARRAY_LEN(events);
+    rr.events = events;
+    Zhili__V1__Reply reply = ZHILI__V1__REPLY__INIT;
+    reply.request_id = "r2";
+    reply.status = ZHILI__V1__STATUS__STATUS_NOT_FOUND;
+    reply.message = "no such thing";
+    reply.field = "body.name";
+    reply.result_case = ZHILI__V1__REPLY__RESULT_REPLAY;
+    reply.replay = &rr;
+    char *text = round_trip(&reply.base);
+    assert_true(contains(text, "\"status\":\"not_found\""));
+    assert_true(contains(text, "\"last_seq\":\"18446744073709551615\""));
+    assert_true(contains(text, "\"events\":[\"CgVmdW5kcxAJ\",\"\",\"AAECAwQF"));
+    assert_true(contains(text, "\"/w==\"]"));
+    free(text);
+    free(packed);
+}
+
+static void test_json_reply_other_results(void **state)
+{
+    /* Goal: the remaining Reply results round-trip: counter (uint64),
+     * applied (bytes digest), clock (bool). */
+    (void)state;
+    Zhili__Test__CounterValue counter = ZHILI__TEST__COUNTER_VALUE__INIT;
+    counter.name = "c";
+    counter.value = -3;
+    counter.adds = 7;
+    Zhili__Test__AppliedState applied = ZHILI__TEST__APPLIED_STATE__INIT;
+    applied.source = "s";
+    applied.cursor = 10;
+    applied.applied = 10;
+    applied.digest = (ProtobufCBinaryData){3, (uint8_t *)"abc"};
+    Zhili__V1__ClockState clock = ZHILI__V1__CLOCK_STATE__INIT;
+    clock.now_ms = 5;
+    clock.fake = 1;
+    const struct {
+        Zhili__V1__Reply__ResultCase result;
+        void *msg;
+        const char *key;
+    } cases[] = {
+        {ZHILI__V1__REPLY__RESULT_COUNTER, &counter, "\"adds\":7"},
+        {ZHILI__V1__REPLY__RESULT_APPLIED, &applied, "\"digest\":\"YWJj\""},
+        {ZHILI__V1__REPLY__RESULT_CLOCK, &clock, "\"clock\":{\"now_ms\":5,\"fake\":true}"},
+    };
+    for (size_t i = 0; i < ZARRAY_LEN(cases); i++) {
+        Zhili__V1__Reply reply = ZHILI__V1__REPLY__INIT;
+        reply.result_case = cases[i].result;
+        reply.counter = cases[i].msg;
+        char *text = round_trip(&reply.base);
+        assert_true(contains(text, cases[i].key));
+        free(text);
+    }
+}
+
+static void test_json_stats_repeated(void **state)
+{
+    /* Goal: repeated messages round-trip in order, and an empty repeated
+     * field is written as []. */
+    (void)state;
+    Zhili__V1__Stat s[3];
+    Zhili__V1__Stat *ps[3];
+    const char *names[] = {"requests", "errors", "lag"};
+    for (size_t i = 0; i < 3; i++) {
+        Zhili__V1__Stat init = ZHILI__V1__STAT__INIT;
+        s[i] = init;
+        s[i].name = (char *)names[i];
+        s[i].value = (int64_t)i * 1000 - 1;
+        s[i].labels = "service=\"funds\"";
+        ps[i] = &s[i];
+    }
+    Zhili__V1__Stats stats = ZHILI__V1__STATS__INIT;
+    stats.name = "funds";
+    stats.n_stats = 3;
+    stats.stats = ps;
+    char *text = round_trip(&stats.base);
+    assert_true(contains(text, "\"stats\":[{\"name\":\"requests\",\"value\":-1,"
+                               "\"labels\":\"service=\\\"funds\\\"\"},{\"name\":\"errors\""));
+    free(text);
+
+    Zhili__V1__Stats empty = ZHILI__V1__STATS__INIT;
+    text = round_trip(&empty.base);
+    assert_string_equal(text, "{\"name\":\"\",\"stats\":[]}");
+    free(text);
+}
+
+static void test_json_scalar_types(void **state)
+{
+    /* Goal: the types zhili.proto does not use yet (int32, sint32, float,
+     * double, bool, fixed64, repeated scalars/strings/enums, proto2 optional)
+     * round-trip, NaN and infinities included. */
+    (void)state;
+    int32_t ri32[] = {1, -2, INT32_MAX};
+    char *rs[] = {"a", "", "\xc3\xa9"};
+    int renum[] = {0, 2, 6};
+    scalars_t m;
+    scalars_init(&m.base);
+    m.i32 = INT32_MIN;
+    m.u32 = UINT32_MAX;
+    m.f = NAN;
+    m.d = -INFINITY;
+    m.b = 1;
+    m.fx64 = UINT64_MAX;
+    m.n_ri32 = 3;
+    m.ri32 = ri32;
+    m.n_rs = 3;
+    m.rs = rs;
+    m.n_renum = 3;
+    m.renum = renum;
+    m.s32 = -77;
+    char *text = round_trip(&m.base);
+    assert_string_equal(text, "{\"i32\":-2147483648,\"u32\":4294967295,\"f\":\"NaN\","
+                              "\"d\":\"-Infinity\",\"b\":true,\"fx64\":\"18446744073709551615\","
+                              "\"ri32\":[1,-2,2147483647],\"rs\":[\"a\",\"\",\"\xc3\xa9\"],"
+                              "\"renum\":[\"ok\",\"not_found\",\"internal\"],\"s32\":-77}");
+    free(text);
+
+    /* A proto2 optional appears only when present, zero included. */
+    m.has_opt = 1;
+    m.opt = 0;
+    m.f = 1.5f;
+    m.d = 3;
+    text = round_trip(&m.base);
+    assert_true(contains(text, "\"opt\":0"));
+    assert_true(contains(text, "\"f\":1.5,\"d\":3.0"));
+    free(text);
+
+    /* Doubles accept integers; the Infinity string is read back. */
+    scalars_t *p =
+        (scalars_t *)expect_ok(&scalars_descriptor, "{\"d\": 7, \"f\": \"Infinity\", \"opt\": 3}");
+    assert_true(p->d == 7.0);
+    assert_true(isinf(p->f) && p->f > 0);
+    assert_true(p->has_opt);
+    assert_int_equal(p->opt, 3);
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
+/* ---- enums ------------------------------------------------------------- */
+
+static void test_enum_names(void **state)
+{
+    /* Goal: enum JSON names drop the UPPER_SNAKE type prefix and are lower
+     * case; input takes that name, the full proto name, or the number. */
+    (void)state;
+    const char *want[] = {"ok",        "invalid",     "not_found", "conflict",
+                          "forbidden", "unavailable", "internal"};
+    char buf[32];
+    for (int v = 0; v < (int)ZARRAY_LEN(want); v++) {
+        assert_string_equal(zjson_enum_name(&zhili__v1__status__descriptor, v, buf, sizeof buf),
+                            want[v]);
+        int back = -1;
+        assert_int_equal(zjson_enum_value(&zhili__v1__status__descriptor, want[v], &back), 0);
+        assert_int_equal(back, v);
+    }
+    assert_null(zjson_enum_name(&zhili__v1__status__descriptor, 42, buf, sizeof buf));
+    /* "not_found" needs 10 bytes with its NUL. */
+    assert_null(zjson_enum_name(&zhili__v1__status__descriptor, 2, buf, 9));
+    assert_non_null(zjson_enum_name(&zhili__v1__status__descriptor, 2, buf, 10));
+
+    int v = -1;
+    assert_int_equal(zjson_enum_value(&zhili__v1__status__descriptor, "STATUS_NOT_FOUND", &v), 0);
+    assert_int_equal(v, 2);
+    const char *bad[] = {"NOT_FOUND",  "Not_Found",        "not_foun",
+                         "not_found_", "status_not_found", ""};
+    for (size_t i = 0; i < ZARRAY_LEN(bad); i++) {
+        assert_int_equal(zjson_enum_value(&zhili__v1__status__descriptor, bad[i], &v), -1);
+    }
+}
+
+static void test_enum_camel_case_prefix(void **state)
+{
+    /* Goal: the prefix comes from the CamelCase type name (UrgencyLevel ->
+     * URGENCY_LEVEL_, HTTPCode -> HTTP_CODE_); values without it, or that
+     * are nothing but it, keep their whole name. */
+    (void)state;
+    char buf[32];
+    assert_string_equal(zjson_enum_name(&urgency_descriptor, 1, buf, sizeof buf), "high");
+    assert_string_equal(zjson_enum_name(&urgency_descriptor, 2, buf, sizeof buf), "urgency_level");
+    assert_string_equal(zjson_enum_name(&http_descriptor, 1, buf, sizeof buf), "not_modified");
+    assert_string_equal(zjson_enum_name(&http_descriptor, 2, buf, sizeof buf), "red");
+    assert_string_equal(zjson_enum_name(&http_descriptor, 3, buf, sizeof buf), "httpcode_x");
+    int v = -1;
+    assert_int_equal(zjson_enum_value(&urgency_descriptor, "low", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(zjson_enum_value(&http_descriptor, "red", &v), 0);
+    assert_int_equal(v, 2);
+    assert_int_equal(zjson_enum_value(&http_descriptor, "HTTP_CODE_OK", &v), 0);
+    assert_int_equal(v, 0);
+}
+
+static void test_enum_json_fields(void **state)
+{
+    /* Goal: an enum field reads the JSON name, the full name and the number;
+     * unknown names and numbers are refused on input, and an unknown number
+     * is written as the integer. */
+    (void)state;
+    const char *inputs[] = {"{\"status\":\"not_found\"}", "{\"status\":\"STATUS_NOT_FOUND\"}",
+                            "{\"status\":2}", "{\"status\":\"2\"}"};
+    for (size_t i = 0; i < 3; i++) {
+        Zhili__V1__Reply *r =
+            (Zhili__V1__Reply *)expect_ok(&zhili__v1__reply__descriptor, inputs[i]);
+        assert_int_equal(r->status, ZHILI__V1__STATUS__STATUS_NOT_FOUND);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    expect_error(&zhili__v1__reply__descriptor, inputs[3],
+                 "status: unknown value \"2\" of enum zhili.v1.Status", "status");
+    expect_error(&zhili__v1__reply__descriptor, "{\"status\":\"bogus\"}",
+                 "status: unknown value \"bogus\" of enum zhili.v1.Status", "status");
+    expect_error(&zhili__v1__reply__descriptor, "{\"status\":99}",
+                 "status: unknown value 99 of enum zhili.v1.Status", "status");
+    expect_error(&zhili__v1__reply__descriptor, "{\"status\":2147483648}", "status: out of range",
+                 "status");
+    expect_error(&zhili__v1__reply__descriptor, "{\"status\":1.5}",
+                 "status: expected an enum name or number", "status");
+
+    Zhili__V1__Reply reply = ZHILI__V1__REPLY__INIT;
+    reply.status = (Zhili__V1__Status)42;
+    char *text = to_text(&reply.base);
+    assert_true(contains(text, "\"status\":42"));
+    free(text);
+}
+
+/* ---- JSON input errors ------------------------------------------------- */
+
+static void test_json_null_is_absent(void **state)
+{
+    /* Goal: null for any field, oneof members included, means absent. */
+    (void)state;
+    Zhili__V1__Command *cmd = (Zhili__V1__Command *)expect_ok(
+        &zhili__v1__command__descriptor,
+        "{\"request_id\":null,\"actor\":null,\"replay\":null,\"counter_add\":{\"name\":\"x\"},"
+        "\"stats\":null}");
+    assert_string_equal(cmd->request_id, "");
+    assert_null(cmd->actor);
+    assert_int_equal(cmd->body_case, ZHILI__V1__COMMAND__BODY_COUNTER_ADD);
+    assert_string_equal(cmd->counter_add->name, "x");
+    protobuf_c_message_free_unpacked(&cmd->base, NULL);
+
+    Zhili__V1__ReplayResult *rr = (Zhili__V1__ReplayResult *)expect_ok(
+        &zhili__v1__replay_result__descriptor, "{\"events\":null,\"last_seq\":null}");
+    assert_int_equal(rr->n_events, 0);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+}
+
+static void test_json_oneof_two_members(void **state)
+{
+    /* Goal: two members of one oneof are refused with both names, also when
+     * the first one was already fully built (no leak under valgrind). */
+    (void)state;
+    expect_error(&zhili__v1__command__descriptor,
+                 "{\"request_id\":\"r\",\"actor\":{\"id\":\"x\"},\"counter_add\":{\"name\":\"n\"},"
+                 "\"replay\":{}}",
+                 "\"counter_add\" and \"replay\" are both set but belong to one oneof", "replay");
+    expect_error(&zhili__v1__reply__descriptor,
+                 "{\"stats\":{\"stats\":[{\"name\":\"a\"}]},\"clock\":{\"fake\":true}}",
+                 "\"stats\" and \"clock\" are both set but belong to one oneof", "clock");
+}
+
+static void test_json_unknown_field(void **state)
+{
+    /* Goal: an unknown key is refused with its name, reported at its parent,
+     * while field names the key's full path. */
+    (void)state;
+    expect_error(&zhili__v1__command__descriptor, "{\"foo\":1}", "unknown field \"foo\"", "foo");
+    expect_error(&zhili__v1__command__descriptor, "{\"actor\":{\"id\":\"a\",\"bar\":null}}",
+                 "actor: unknown field \"bar\"", "actor.bar");
+    expect_error(&zhili__v1__reply__descriptor, "{\"stats\":{\"stats\":[{},{\"Name\":\"x\"}]}}",
+                 "stats.stats[1]: unknown field \"Name\"", "stats.stats[1].Name");
+
+    /* A key with a NUL byte must not match the field its prefix names. */
+    json_t *obj = json_object();
+    json_object_setn_new(obj, "area\0x", 6, json_string("a"));
+    char err[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    assert_int_equal(zjson_to_msg(obj, &zhili__v1__command__descriptor, &out, err, NULL),
+                     ZE_INVALID);
+    assert_null(out);
+    assert_string_equal(err, "unknown field \"area\"");
+    json_decref(obj);
+}
+
+static void test_json_error_text_is_utf8(void **state)
+{
+    /* Goal: error texts stay valid UTF-8 (they go into JSON replies) when a
+     * long non-ASCII key is cut mid-character or a hand-built key is not
+     * UTF-8 at all. */
+    (void)state;
+    char key[3 * 200 + 1];
+    for (size_t i = 0; i < 200; i++) {
+        memcpy(key + 3 * i, "\xe9\x94\xae", 3); /* U+952E */
+    }
+    key[sizeof key - 1] = '\0';
+    json_t *obj = json_object();
+    json_object_set_new(obj, key, json_true());
+    char err[ZCODEC_ERR_BYTES];
+    char field[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    assert_int_equal(zjson_to_msg(obj, &zhili__v1__actor__descriptor, &out, err, field),
+                     ZE_INVALID);
+    assert_int_equal(strlen(err), ZCODEC_ERR_BYTES - 1);
+    assert_true(strncmp(err, "unknown field \"\xe9\x94\xae", 17) == 0);
+    json_t *j = json_string(err);
+    assert_non_null(j); /* json_string refuses invalid UTF-8 */
+    json_decref(j);
+    j = json_string(field);
+    assert_non_null(j);
+    json_decref(j);
+    json_decref(obj);
+
+    obj = json_object();
+    json_object_set_new_nocheck(obj,
+                                "a\xff"
+                                "b",
+                                json_true());
+    assert_int_equal(zjson_to_msg(obj, &zhili__v1__actor__descriptor, &out, err, field),
+                     ZE_INVALID);
+    assert_string_equal(err, "unknown field \"a?b\"");
+    assert_string_equal(field, "a?b");
+    json_decref(obj);
+}
+
+static void test_json_wrong_type(void **state)
+{
+    /* Goal: a value of the wrong JSON type names the field path and what was
+     * expected, in nested messages and arrays too. */
+    (void)state;
+    const ProtobufCMessageDescriptor *cmd = &zhili__v1__command__descriptor;
+    const ProtobufCMessageDescriptor *reply = &zhili__v1__reply__descriptor;
+    expect_error(cmd, "{\"counter_add\":{\"amount\":\"abc\"}}",
+                 "counter_add.amount: expected an integer", "counter_add.amount");
+    expect_error(cmd, "{\"counter_add\":{\"amount\":1.0}}",
+                 "counter_add.amount: expected an integer", "counter_add.amount");
+    expect_error(cmd, "{\"request_id\":5}", "request_id: expected a string", "request_id");
+    expect_error(cmd, "{\"actor\":[]}", "actor: expected an object", "actor");
+    expect_error(cmd, "[1]", "expected an object", "");
+    expect_error(reply, "{\"clock\":{\"fake\":1}}", "clock.fake: expected a boolean", "clock.fake");
+    expect_error(reply, "{\"replay\":{\"events\":\"AAAA\"}}", "replay.events: expected an array",
+                 "replay.events");
+    expect_error(reply, "{\"replay\":{\"events\":[\"AAAA\",3]}}",
+                 "replay.events[1]: expected a base64 string", "replay.events[1]");
+    expect_error(reply, "{\"replay\":{\"events\":[null]}}", "replay.events[0]: null in an array",
+                 "replay.events[0]");
+    expect_error(reply,
+                 "{\"stats\":{\"stats\":[{\"name\":\"a\",\"labels\":\"l\"},{\"value\":true}]}}",
+                 "stats.stats[1].value: expected an integer", "stats.stats[1].value");
+    expect_error(&scalars_descriptor, "{\"d\":\"1.5\"}", "d: expected a number", "d");
+    expect_error(&scalars_descriptor, "{\"rs\":[\"a\",{}]}", "rs[1]: expected a string", "rs[1]");
+
+    /* zjson_to_msg on something that is not an object, or on nothing. */
+    char err[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    json_t *num = json_integer(1);
+    assert_int_equal(zjson_to_msg(num, cmd, &out, err, NULL), ZE_INVALID);
+    assert_string_equal(err, "expected an object");
+    json_decref(num);
+    assert_int_equal(zjson_to_msg(NULL, cmd, &out, NULL, NULL), ZE_INVALID);
+}
+
+static void test_json_int_range(void **state)
+{
+    /* Goal: 32-bit fields refuse values outside their range, from JSON
+     * integers and decimal strings alike, and accept the bounds. */
+    (void)state;
+    const ProtobufCMessageDescriptor *s = &scalars_descriptor;
+    expect_error(s, "{\"i32\":2147483648}", "i32: out of range", "i32");
+    expect_error(s, "{\"i32\":-2147483649}", "i32: out of range", "i32");
+    expect_error(s, "{\"i32\":\"2147483648\"}", "i32: out of range", "i32");
+    expect_error(s, "{\"s32\":-2147483649}", "s32: out of range", "s32");
+    expect_error(s, "{\"u32\":4294967296}", "u32: out of range", "u32");
+    expect_error(s, "{\"u32\":-1}", "u32: out of range", "u32");
+    expect_error(s, "{\"u32\":\"-1\"}", "u32: out of range", "u32");
+    expect_error(s, "{\"ri32\":[1,2147483648]}", "ri32[1]: out of range", "ri32[1]");
+    expect_error(s, "{\"f\":1e39}", "f: out of range", "f");
+    expect_error(&zhili__v1__command__descriptor, "{\"replay\":{\"max\":4294967296}}",
+                 "replay.max: out of range", "replay.max");
+
+    scalars_t *m = (scalars_t *)expect_ok(
+        s, "{\"i32\":-2147483648,\"s32\":2147483647,\"u32\":\"4294967295\",\"fx64\":\"-0\"}");
+    assert_int_equal(m->i32, INT32_MIN);
+    assert_int_equal(m->s32, INT32_MAX);
+    assert_int_equal(m->u32, UINT32_MAX);
+    assert_int_equal(m->fx64, 0);
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+}
+
+static void test_json_int64_as_string(void **state)
+{
+    /* Goal: 64-bit fields take decimal strings (JavaScript cannot hold them
+     * as numbers) with strict syntax and range; uint64 above INT64_MAX is
+     * written as a string, below it as an integer. */
+    (void)state;
+    const ProtobufCMessageDescriptor *cmd = &zhili__v1__command__descriptor;
+    Zhili__V1__Command *c = (Zhili__V1__Command *)expect_ok(
+        cmd, "{\"counter_add\":{\"amount\":\"-9223372036854775808\"}}");
+    assert_true(c->counter_add->amount == INT64_MIN);
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+    c = (Zhili__V1__Command *)expect_ok(cmd,
+                                        "{\"replay\":{\"from_seq\":\"18446744073709551615\"}}");
+    assert_true(c->replay->from_seq == UINT64_MAX);
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+
+    expect_error(cmd, "{\"counter_add\":{\"amount\":\"9223372036854775808\"}}",
+                 "counter_add.amount: out of range", "counter_add.amount");
+    expect_error(cmd, "{\"replay\":{\"from_seq\":\"18446744073709551616\"}}",
+                 "replay.from_seq: out of range", "replay.from_seq");
+    const char *bad[] = {"\"12a\"", "\"\"",     "\"-\"",   "\"+1\"", "\" 1\"",
+                         "\"1 \"",  "\"0x10\"", "\"1e3\"", "true",   "[]"};
+    for (size_t i = 0; i < ZARRAY_LEN(bad); i++) {
+        char text[64];
+        snprintf(text, sizeof text, "{\"counter_add\":{\"amount\":%s}}", bad[i]);
+        expect_error(cmd, text, "counter_add.amount: expected an integer", "counter_add.amount");
+    }
+
+    Zhili__V1__Replay replay = ZHILI__V1__REPLAY__INIT;
+    replay.from_seq = INT64_MAX;
+    char *text = to_text(&replay.base);
+    assert_string_equal(text, "{\"from_seq\":9223372036854775807,\"max\":0}");
+    free(text);
+    replay.from_seq = (uint64_t)INT64_MAX + 1;
+    text = to_text(&replay.base);
+    assert_string_equal(text, "{\"from_seq\":\"9223372036854775808\",\"max\":0}");
+    free(text);
+}
+
+static void test_json_bad_base64(void **state)
+{
+    /* Goal: bytes take only standard padded base64; anything else names the
+     * element, and the elements already decoded are freed. */
+    (void)state;
+    const ProtobufCMessageDescriptor *rr = &zhili__v1__replay_result__descriptor;
+    const char *bad[] = {"!!!!", "AA", "AB==", "AAA=A", "AA==AA==", "YWJj\\n", "-_8="};
+    for (size_t i = 0; i < ZARRAY_LEN(bad); i++) {
+        char text[64];
+        snprintf(text, sizeof text, "{\"events\":[\"YWJj\",\"%s\"]}", bad[i]);
+        expect_error(rr, text, "events[1]: invalid base64", "events[1]");
+    }
+    Zhili__V1__ReplayResult *m =
+        (Zhili__V1__ReplayResult *)expect_ok(rr, "{\"events\":[\"AA==\",\"\",\"YWJj\",\"+/8=\"]}");
+    assert_int_equal(m->n_events, 4);
+    assert_int_equal(m->events[0].len, 1);
+    assert_int_equal(m->events[0].data[0], 0);
+    assert_int_equal(m->events[1].len, 0);
+    assert_memory_equal(m->events[2].data, "abc", 3);
+    assert_memory_equal(m->events[3].data, "\xfb\xff", 2);
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+}
+
+static void test_json_malformed_text(void **state)
+{
+    /* Goal: malformed JSON text names line and column; duplicate keys and
+     * text over ZCODEC_JSON_BYTES_MAX are refused too. */
+    (void)state;
+    char err[ZCODEC_ERR_BYTES];
+    char field[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    const char *text = "{\n  \"request_id\": \"a\",\n  \"area\": \n}";
+    assert_int_equal(
+        zjson_parse_msg(text, strlen(text), &zhili__v1__command__descriptor, &out, err, field),
+        ZE_INVALID);
+    assert_null(out);
+    assert_true(contains(err, "line 4, column 1: "));
+    assert_string_equal(field, "");
+
+    text = "{\"area\":\"a\",\"area\":\"b\"}";
+    assert_int_equal(
+        zjson_parse_msg(text, strlen(text), &zhili__v1__command__descriptor, &out, err, NULL),
+        ZE_INVALID);
+    assert_true(contains(err, "duplicate"));
+
+    text = "{\"replay\":{\"from_seq\":18446744073709551615}}";
+    assert_int_equal(
+        zjson_parse_msg(text, strlen(text), &zhili__v1__command__descriptor, &out, err, NULL),
+        ZE_INVALID);
+    assert_true(contains(err, "line 1, column "));
+
+    assert_int_equal(zjson_parse_msg(NULL, 0, &zhili__v1__command__descriptor, &out, err, NULL),
+                     ZE_INVALID);
+    assert_true(contains(err, "line "));
+
+    size_t big_len = ZCODEC_JSON_BYTES_MAX + 1;
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, ' ', big_len);
+    assert_int_equal(
+        zjson_parse_msg(big, big_len, &zhili__v1__command__descriptor, &out, err, NULL),
+        ZE_INVALID);
+    assert_true(contains(err, "JSON text longer than"));
+    free(big);
+}
+
+/* {"actor":{"id": <arrays> nested n deep }} */
+static char *nested_text(int arrays)
+{
+    size_t cap = 64 + 2 * (size_t)arrays;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "{\"actor\":{\"id\":");
+    for (int i = 0; i < arrays; i++) {
+        text[len++] = '[';
+    }
+    for (int i = 0; i < arrays; i++) {
+        text[len++] = ']';
+    }
+    snprintf(text + len, cap - len, "}}");
+    return text;
+}
+
+static void test_json_depth_limit(void **state)
+{
+    /* Goal: JSON nested deeper than ZCODEC_JSON_DEPTH_MAX is refused before
+     * conversion, whatever the schema; exactly the limit is not. */
+    (void)state;
+    /* Root object is depth 1, actor 2, so n arrays reach depth 2 + n. */
+    char *text = nested_text(ZCODEC_JSON_DEPTH_MAX - 2);
+    expect_error(&zhili__v1__command__descriptor, text, "actor.id: expected a string", "actor.id");
+    free(text);
+
+    text = nested_text(ZCODEC_JSON_DEPTH_MAX - 1);
+    char err[ZCODEC_ERR_BYTES];
+    char field[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    assert_int_equal(
+        zjson_parse_msg(text, strlen(text), &zhili__v1__command__descriptor, &out, err, field),
+        ZE_INVALID);
+    assert_true(strncmp(err, "actor.id[0][0]", 14) == 0);
+    assert_true(contains(err, ": nested deeper than 32 levels"));
+    assert_true(strncmp(field, "actor.id[0]", 11) == 0);
+    free(text);
+
+    text = nested_text(1000);
+    assert_int_equal(
+        zjson_parse_msg(text, strlen(text), &zhili__v1__command__descriptor, &out, err, NULL),
+        ZE_INVALID);
+    assert_true(contains(err, "nested deeper than 32 levels"));
+    free(text);
+}
+
+static void test_json_utf8(void **state)
+{
+    /* Goal: a proto string with invalid UTF-8 is written with U+FFFD for each
+     * bad byte; JSON built by hand with invalid UTF-8 or a NUL is refused. */
+    (void)state;
+    Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
+    actor.id = "a\xff"
+               "b\xe2\x82";
+    actor.name = "\xed\xa0\x80"; /* an encoded surrogate is not UTF-8 */
+    json_t *json = zjson_from_msg(&actor.base);
+    assert_non_null(json);
+    assert_string_equal(json_string_value(json_object_get(json, "id")),
+                        "a\xef\xbf\xbd"
+                        "b\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(json, "name")),
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(json);
+
+    char err[ZCODEC_ERR_BYTES];
+    char field[ZCODEC_ERR_BYTES];
+    ProtobufCMessage *out = NULL;
+    json = json_object();
+    json_object_set_new(json, "id", json_string("ok"));
+    json_object_set_new(json, "area", json_stringn_nocheck("\xc0\xaf", 2));
+    assert_int_equal(zjson_to_msg(json, &zhili__v1__actor__descriptor, &out, err, field),
+                     ZE_INVALID);
+    assert_null(out);
+    assert_string_equal(err, "area: invalid UTF-8");
+    assert_string_equal(field, "area");
+    json_decref(json);
+
+    json = json_object();
+    json_object_set_new(json, "area", json_stringn("a\0b", 3));
+    assert_int_equal(zjson_to_msg(json, &zhili__v1__actor__descriptor, &out, err, field),
+                     ZE_INVALID);
+    assert_string_equal(err, "area: NUL character in a string");
+    json_decref(json);
+}
+
+static void test_json_partial_free(void **state)
+{
+    /* Goal: failures deep inside arrays of messages free everything built so
+     * far (checked by valgrind), and err/field may be NULL. */
+    (void)state;
+    const char *text =
+        "{\"request_id\":\"r\",\"message\":\"m\",\"stats\":{\"name\":\"n\",\"stats\":["
+        "{\"name\":\"a\",\"labels\":\"x\"},{\"name\":\"b\",\"value\":\"9\"},"
+        "{\"name\":\"c\",\"value\":{}}]}}";
+    ProtobufCMessage *out = (ProtobufCMessage *)1;
+    assert_int_equal(
+        zjson_parse_msg(text, strlen(text), &zhili__v1__reply__descriptor, &out, NULL, NULL),
+        ZE_INVALID);
+    assert_null(out);
+    expect_error(&scalars_descriptor, "{\"rs\":[\"a\",\"b\",3],\"renum\":[\"ok\"]}",
+                 "rs[2]: expected a string", "rs[2]");
+    expect_error(&scalars_descriptor, "{\"renum\":[\"ok\",\"nope\"]}",
+                 "renum[1]: unknown value \"nope\" of enum zhili.v1.Status", "renum[1]");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pack_unpack),
+        cmocka_unit_test(test_pack_oversize),
+        cmocka_unit_test(test_unpack_oversize),
+        cmocka_unit_test(test_unpack_malformed),
+        cmocka_unit_test(test_json_event_round_trip),
+        cmocka_unit_test(test_json_defaults_written),
+        cmocka_unit_test(test_json_command_each_oneof),
+        cmocka_unit_test(test_json_reply_replay_bytes),
+        cmocka_unit_test(test_json_reply_other_results),
+        cmocka_unit_test(test_json_stats_repeated),
+        cmocka_unit_test(test_json_scalar_types),
+        cmocka_unit_test(test_enum_names),
+        cmocka_unit_test(test_enum_camel_case_prefix),
+        cmocka_unit_test(test_enum_json_fields),
+        cmocka_unit_test(test_json_null_is_absent),
+        cmocka_unit_test(test_json_oneof_two_members),
+        cmocka_unit_test(test_json_unknown_field),
+        cmocka_unit_test(test_json_error_text_is_utf8),
+        cmocka_unit_test(test_json_wrong_type),
+        cmocka_unit_test(test_json_int_range),
+        cmocka_unit_test(test_json_int64_as_string),
+        cmocka_unit_test(test_json_bad_base64),
+        cmocka_unit_test(test_json_malformed_text),
+        cmocka_unit_test(test_json_depth_limit),
+        cmocka_unit_test(test_json_utf8),
+        cmocka_unit_test(test_json_partial_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
