@@ -14,8 +14,7 @@ WORKDIR /src
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
  && cmake --build build -j"$(nproc)" \
- && mkdir -p /out \
- && install -m 0755 build/bin/zhili-* build/bin/zhilictl /out/
+ && cmake --install build --prefix /out
 
 # ---------------------------------------------------------------------------- runtime
 FROM debian:bookworm-slim AS runtime
@@ -24,7 +23,8 @@ RUN apt-get update \
         libzmq5 libprotobuf-c1 liblmdb0 libuv1 libh2o0.13 libwslay1 libssl3 \
         libjansson4 libsodium23 libxml2 libqrencode4 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/ /usr/local/bin/
+# Only what `install()` names ships: test services and benchmarks stay behind.
+COPY --from=build /out/bin/ /usr/local/bin/
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/zhili --shell /usr/sbin/nologin zhili \
  && mkdir -p /var/lib/zhili \
  && chown zhili:zhili /var/lib/zhili

@@ -11,4 +11,6 @@ void zproc_on_stop(void (*on_stop)(int sig))
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit then shows as EFBIG, answered as a full disk. */
+    signal(SIGXFSZ, SIG_IGN);
 }

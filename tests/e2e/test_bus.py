@@ -1,6 +1,7 @@
 """The bus and the runtime end to end: real broker and test services on
 loopback, driven through zhilictl. Each test states the property it checks."""
 import json
+import signal
 import os
 import subprocess
 import time
@@ -173,3 +174,67 @@ def test_tail_and_replay(stack):
     assert r.returncode == 0  # from 0 is read as from 1
     rc, r = stack.call("svc", {"replay": {"from_seq": 0}})
     assert r["status"] == "invalid" and r["field"] == "replay.from_seq"
+
+
+def test_map_grows_when_full(stack):
+    """A service started with a 1 MiB map grows it when full and retries the
+    batch: every command is answered OK and nothing is lost."""
+    stack.broker()
+    stack.testsvc("svc", ZHILI_MAP_MB_INITIAL=1)
+    stack.wait_ready("svc")
+    assert stack.stats("svc")[("store_map_bytes", "")] == 1 << 20
+    load = subprocess.run([os.path.join(BIN, "zhili-testload"), "svc", "6000", "500", "grow"],
+                          env=stack.env, capture_output=True, text=True, timeout=120)
+    assert load.returncode == 0, load.stdout + load.stderr
+    assert stack.stats("svc")[("store_map_bytes", "")] > 1 << 20
+    rc, got = stack.call("svc", {"counter_get": {"name": "c"}})
+    assert got["counter"]["value"] == 6000 and got["counter"]["adds"] == 6000
+    assert "map_grown" in stack.log("svc")
+
+
+def test_full_disk_is_unavailable_not_a_crash(stack):
+    """When the disk is full (here: a file-size limit), writes are answered
+    UNAVAILABLE with a sentence, the service keeps running and answering
+    reads, nothing half-written appears, and it recovers once space returns."""
+    import resource
+
+    stack.broker()
+    stack.testsvc("svc")
+    stack.wait_ready("svc")
+    assert add(stack, "svc", "d-0")[0] == 0
+    stack.kill("svc", signal.SIGTERM)
+    data_file = os.path.join(stack.data, "svc", "data.mdb")
+    limit = os.path.getsize(data_file) + 64 * 1024
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    binary, env = stack.specs["svc"]
+    e = dict(stack.env, ZHILI_SERVICE_NAME="svc")
+    log = open(os.path.join(stack.logs, "svc-limited.log"), "ab")
+    proc = subprocess.Popen([os.path.join(BIN, binary)], env=e, stdout=log, stderr=log,
+                            preexec_fn=limited)
+    try:
+        stack.wait_ready("svc")
+        statuses = []
+        for i in range(1, 400):
+            rc, r = stack.call("svc", {"request_id": f"d-{i}", "counter_add": {
+                "name": "big-" + "x" * 60, "amount": 1}})
+            statuses.append(r["status"])
+            if r["status"] == "unavailable":
+                assert "disk is full" in r["message"]
+                break
+        assert statuses[-1] == "unavailable", statuses
+        assert proc.poll() is None  # still running
+        ok = statuses.count("ok")
+        rc, got = stack.call("svc", {"counter_get": {"name": "big-" + "x" * 60}})
+        assert got["counter"]["adds"] == ok  # the refused batch left nothing
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        log.close()
+    stack.restart("svc")  # space again: the same request goes through
+    stack.wait_ready("svc")
+    rc, r = stack.call("svc", {"request_id": f"d-{len(statuses)}", "counter_add": {
+        "name": "big-" + "x" * 60, "amount": 1}})
+    assert r["status"] == "ok" and r["counter"]["adds"] == ok + 1

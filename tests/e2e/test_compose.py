@@ -123,3 +123,15 @@ def test_dockerfile_runs_as_non_root():
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-v"]))
+
+
+def test_image_ships_no_test_binaries(tmp_path):
+    """The image copies what `cmake --install` puts out: the shipped binaries,
+    never the test service, the load driver or the benchmarks."""
+    build = pathlib.Path(os.environ.get("ZHILI_BIN", SRC / "build" / "bin")).parent
+    r = subprocess.run(["cmake", "--install", str(build), "--prefix", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    shipped = sorted(p.name for p in (tmp_path / "bin").iterdir())
+    assert "zhili-broker" in shipped and "zhilictl" in shipped
+    assert not [n for n in shipped if "test" in n or "bench" in n], shipped
