@@ -972,6 +972,27 @@ static void on_timers(zsvc_t *s)
     s->tick_due = s->tick_due || s->spec->on_tick != NULL;
 }
 
+/* One turn: take what waits on every socket, apply it, run the timers. */
+static void step(zsvc_t *s)
+{
+    drain_worker(s);
+    drain_client(s);
+    drain_sub(s);
+    bool tick = s->tick_due && s->spec->on_tick != NULL;
+    s->tick_due = false;
+    if (s->job_count > 0 || s->inev_count > 0 || tick) {
+        run_once(s, tick);
+    }
+    check_replays(s);
+    on_timers(s);
+}
+
+static int64_t wait_ms(const zsvc_t *s)
+{
+    int64_t wait = s->next_hb_mono_ms - zclock_mono_ms();
+    return s->tick_due ? 0 : (wait < 0 ? 0 : wait);
+}
+
 static void serve(zsvc_t *s)
 {
     while (!stop_requested) {
@@ -981,22 +1002,11 @@ static void serve(zsvc_t *s)
             items[n++] = (zmq_pollitem_t){s->sub, 0, ZMQ_POLLIN, 0};
             items[n++] = (zmq_pollitem_t){zbus_client_socket(s->client), 0, ZMQ_POLLIN, 0};
         }
-        int64_t wait = s->next_hb_mono_ms - zclock_mono_ms();
-        if (zmq_poll(items, n, s->tick_due ? 0 : (wait < 0 ? 0 : (long)wait)) < 0 &&
-            errno != EINTR) {
+        if (zmq_poll(items, n, (long)wait_ms(s)) < 0 && errno != EINTR) {
             zlog(ZLOG_ERROR, "poll_failed", "error", zmq_strerror(errno), NULL);
             return;
         }
-        drain_worker(s);
-        drain_client(s);
-        drain_sub(s);
-        bool tick = s->tick_due && s->spec->on_tick != NULL;
-        s->tick_due = false;
-        if (s->job_count > 0 || s->inev_count > 0 || tick) {
-            run_once(s, tick);
-        }
-        check_replays(s);
-        on_timers(s);
+        step(s);
     }
 }
 
@@ -1125,26 +1135,90 @@ static void teardown(zsvc_t *s)
     free(s->outevs);
 }
 
+/* Everything up to serving; NULL (logged) when the store or a socket fails. */
+static zsvc_t *open_service(const zsvc_spec_t *spec)
+{
+    zsvc_t *s = calloc(1, sizeof *s);
+    ZASSERT(s != NULL);
+    configure(s, spec);
+    zarena_init(&s->arena);
+    s->jobs = calloc((size_t)s->batch_max, sizeof *s->jobs);
+    s->inevs = calloc(ZSVC_EVENTS_PENDING_MAX, sizeof *s->inevs);
+    ZASSERT(s->jobs != NULL && s->inevs != NULL);
+    if (open_store(s) != 0 || connect_all(s) != 0 || load_positions(s) != 0) {
+        teardown(s);
+        free(s);
+        return NULL;
+    }
+    send_register(s);
+    s->broker_seen_mono_ms = zclock_mono_ms();
+    zlog(ZLOG_INFO, "started", "broker", s->cfg.broker, "last_seq",
+         zarena_printf(&s->arena, "%llu", (unsigned long long)s->last_seq), NULL);
+    return s;
+}
+
 int zsvc_main(const zsvc_spec_t *spec)
 {
-    zsvc_t s;
-    memset(&s, 0, sizeof s);
-    configure(&s, spec);
-    zarena_init(&s.arena);
     zproc_on_stop(on_signal);
-    s.jobs = calloc((size_t)s.batch_max, sizeof *s.jobs);
-    s.inevs = calloc(ZSVC_EVENTS_PENDING_MAX, sizeof *s.inevs);
-    ZASSERT(s.jobs != NULL && s.inevs != NULL);
-    int status = 1;
-    if (open_store(&s) == 0 && connect_all(&s) == 0 && load_positions(&s) == 0) {
-        send_register(&s);
-        s.broker_seen_mono_ms = zclock_mono_ms();
-        zlog(ZLOG_INFO, "started", "broker", s.cfg.broker, "last_seq",
-             zarena_printf(&s.arena, "%llu", (unsigned long long)s.last_seq), NULL);
-        serve(&s);
-        status = 0;
-        zlog(ZLOG_INFO, "stopped", NULL);
+    zsvc_t *s = open_service(spec);
+    if (s == NULL) {
+        return 1;
     }
-    teardown(&s);
-    return status;
+    serve(s);
+    zlog(ZLOG_INFO, "stopped", NULL);
+    zsvc_close(&s);
+    return 0;
+}
+
+zsvc_t *zsvc_open(const zsvc_spec_t *spec)
+{
+    return open_service(spec);
+}
+
+int zsvc_fds(const zsvc_t *s, int *fds, int max)
+{
+    void *socks[3] = {s->worker, s->sub, s->client ? zbus_client_socket(s->client) : NULL};
+    int n = 0;
+    for (int i = 0; i < 3 && n < max; i++) {
+        size_t len = sizeof fds[n];
+        if (socks[i] != NULL && zmq_getsockopt(socks[i], ZMQ_FD, &fds[n], &len) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+static bool readable(void *socket)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return socket != NULL && zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) == 0 &&
+           (events & ZMQ_POLLIN) != 0;
+}
+
+int64_t zsvc_step(zsvc_t *s)
+{
+    step(s);
+    /* ZMQ_FD is edge-triggered: what a bounded drain left behind raises no
+     * new edge, so ask to be called again at once. */
+    if (readable(s->worker) || readable(s->sub) ||
+        (s->client != NULL && readable(zbus_client_socket(s->client)))) {
+        return 0;
+    }
+    return wait_ms(s);
+}
+
+zstore_t *zsvc_store(zsvc_t *s)
+{
+    return s->store;
+}
+
+void zsvc_close(zsvc_t **self_p)
+{
+    if (*self_p == NULL) {
+        return;
+    }
+    teardown(*self_p);
+    free(*self_p);
+    *self_p = NULL;
 }

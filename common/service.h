@@ -76,6 +76,20 @@ typedef struct {
  * process exit status. */
 int zsvc_main(const zsvc_spec_t *spec);
 
+/* Embedding, for a process that runs its own loop (the gateway): open does
+ * what zsvc_main does before serving (no signal handlers); the caller watches
+ * the descriptors from zsvc_fds (ZeroMQ's, edge-triggered: call zsvc_step on
+ * any readiness) and calls zsvc_step at the latest after the returned number
+ * of milliseconds. The descriptors can change after a step (a fresh broker
+ * socket after a silence): compare them after each step. */
+zsvc_t *zsvc_open(const zsvc_spec_t *spec);
+int zsvc_fds(const zsvc_t *svc, int *fds, int max);
+int64_t zsvc_step(zsvc_t *svc);
+void zsvc_close(zsvc_t **self_p);
+
+/* The service's store, for reads on the service's own thread between steps. */
+zstore_t *zsvc_store(zsvc_t *svc);
+
 /* Append an event to the outbox in the handler's transaction: source, seq,
  * ts_ms, request_id and actor are filled in; body_case and body (a message
  * pointer for the oneof, may be arena memory) are the caller's. The event is
