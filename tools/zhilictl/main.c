@@ -3,9 +3,13 @@
  *   zhilictl tail [TOPIC_PREFIX...]              one JSON event per line
  *   zhilictl replay SOURCE --from N [--to M]     a source's events from its outbox
  *   zhilictl stats                               the broker's figures
+ *   zhilictl token create --role R --area PREFIX --name NAME [--expires-days N]
+ *   zhilictl token revoke ID
+ *   zhilictl token list                          bearer tokens of the gateway (docs/auth.md)
  * Exit status: 0 OK, 1 the reply was not OK, 2 usage or transport error. */
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "services/gateway/auth.h"
 
 #define TIMEOUT_MS_DEFAULT 10000
 
@@ -35,6 +40,10 @@ static int usage(void)
             "       zhilictl tail [TOPIC_PREFIX...] [--heartbeats]\n"
             "       zhilictl replay SOURCE --from N [--to M]\n"
             "       zhilictl stats\n"
+            "       zhilictl token create --role ROLE --area PREFIX --name NAME "
+            "[--expires-days N]\n"
+            "       zhilictl token revoke ID\n"
+            "       zhilictl token list\n"
             "environment: ZHILI_BROKER (tcp://127.0.0.1:7100), ZHILI_EVENTS_SUB "
             "(tcp://127.0.0.1:7102)\n");
     return 2;
@@ -218,6 +227,160 @@ static int cmd_stats(zbus_client_t *client)
     return 0;
 }
 
+/* ---- token: the gateway's bearer tokens (docs/auth.md) -------------------- */
+
+#define TOKEN_EXPIRES_DAYS_MAX 3650
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* Send a token command to the gateway as the operator. 0 with *reply (the
+ * caller frees it), or 2 after saying that no reply came. */
+static int token_call(zbus_client_t *client, Zhili__V1__Command *cmd, Zhili__V1__Reply **reply)
+{
+    Zhili__V1__Actor cli = ZHILI__V1__ACTOR__INIT;
+    cli.id = "zhilictl";
+    cli.role = "admin";
+    cmd->actor = &cli;
+    int rc = zbus_call(client, "gateway", cmd, TIMEOUT_MS_DEFAULT, reply);
+    cmd->actor = NULL;
+    if (rc != 0) {
+        fprintf(stderr, "zhilictl: no reply from service 'gateway' within %d ms (%s)\n",
+                TIMEOUT_MS_DEFAULT, zerr_name(rc));
+        return 2;
+    }
+    return 0;
+}
+
+/* A new token, "zl_" + base64url of 32 random bytes, and its BLAKE2b-256 hash. */
+static void token_make(char token[ZGW_TOKEN_TEXT_BYTES], uint8_t hash[ZGW_TOKEN_HASH_BYTES])
+{
+    uint8_t random[ZGW_TOKEN_RANDOM_BYTES];
+    size_t prefix_len = strlen(ZGW_TOKEN_PREFIX);
+    randombytes_buf(random, sizeof random);
+    memcpy(token, ZGW_TOKEN_PREFIX, prefix_len);
+    sodium_bin2base64(token + prefix_len, ZGW_TOKEN_TEXT_BYTES - prefix_len, random, sizeof random,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    crypto_generichash(hash, ZGW_TOKEN_HASH_BYTES, (const unsigned char *)token, strlen(token),
+                       NULL, 0);
+    sodium_memzero(random, sizeof random);
+}
+
+/* The token is made here and shown once; the gateway gets only its hash. */
+static int token_create(zbus_client_t *client, int argc, char **argv)
+{
+    const char *role = NULL, *area = "", *name = NULL;
+    int64_t days = -1; /* -1: never expires */
+    for (int i = 0; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v != NULL && strcmp(argv[i], "--role") == 0) {
+            role = v;
+        } else if (v != NULL && strcmp(argv[i], "--area") == 0) {
+            area = v;
+        } else if (v != NULL && strcmp(argv[i], "--name") == 0) {
+            name = v;
+        } else if (v != NULL && strcmp(argv[i], "--expires-days") == 0) {
+            days = parse_u64(v, "--expires-days");
+        } else {
+            return usage();
+        }
+    }
+    if (role == NULL || name == NULL) {
+        return usage();
+    }
+    if (days == 0 || days > TOKEN_EXPIRES_DAYS_MAX) {
+        fprintf(stderr, "zhilictl: --expires-days must be 1 to %d\n", TOKEN_EXPIRES_DAYS_MAX);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "zhilictl: libsodium could not be initialised\n");
+        return 2;
+    }
+    uint8_t hash[ZGW_TOKEN_HASH_BYTES];
+    char token[ZGW_TOKEN_TEXT_BYTES];
+    token_make(token, hash);
+    /* Idempotency key from the token's id (not its hash, which stays off the
+     * event stream): zbus_call's resends under it change nothing twice. */
+    char id[ZGW_TOKEN_ID_HEX + 1], request_id[32];
+    sodium_bin2hex(id, sizeof id, hash, ZGW_TOKEN_ID_HEX / 2);
+    snprintf(request_id, sizeof request_id, "token_create-%s", id);
+    Zhili__Gw__TokenCreate tc = ZHILI__GW__TOKEN_CREATE__INIT;
+    tc.hash.data = hash;
+    tc.hash.len = sizeof hash;
+    tc.role = (char *)role;
+    tc.area = (char *)area;
+    tc.name = (char *)name;
+    tc.expires_ms = days > 0 ? zclock_wall_ms() + days * DAY_MS : 0;
+    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
+    cmd.request_id = request_id;
+    cmd.area = (char *)area;
+    cmd.body_case = ZHILI__V1__COMMAND__BODY_TOKEN_CREATE;
+    cmd.token_create = &tc;
+    Zhili__V1__Reply *r = NULL;
+    int rc = token_call(client, &cmd, &r);
+    if (rc == 0 && r->status == ZHILI__V1__STATUS__STATUS_OK) {
+        printf("token=%s\nid=%s\n", token, id);
+        fflush(stdout);
+        fprintf(stderr,
+                "zhilictl: keep this token now: it cannot be shown again (only its "
+                "hash is stored); revoke it with: zhilictl token revoke %s\n",
+                id);
+    } else if (rc == 0) {
+        print_json(&r->base);
+        rc = 1;
+    }
+    sodium_memzero(token, sizeof token);
+    if (r != NULL) {
+        zhili__v1__reply__free_unpacked(r, NULL);
+    }
+    return rc;
+}
+
+/* revoke ID or list: print the token(s) as JSON lines, or the reply when not OK. */
+static int token_simple(zbus_client_t *client, Zhili__V1__Command *cmd)
+{
+    Zhili__V1__Reply *r = NULL;
+    int rc = token_call(client, cmd, &r);
+    if (rc != 0) {
+        return rc;
+    }
+    if (r->status != ZHILI__V1__STATUS__STATUS_OK) {
+        print_json(&r->base);
+        rc = 1;
+    } else if (r->result_case == ZHILI__V1__REPLY__RESULT_TOKEN) {
+        print_json(&r->token->base);
+    } else if (r->result_case == ZHILI__V1__REPLY__RESULT_TOKENS) {
+        for (size_t i = 0; i < r->tokens->n_tokens; i++) {
+            print_json(&r->tokens->tokens[i]->base);
+        }
+        if (r->message[0] != '\0') {
+            fprintf(stderr, "zhilictl: %s\n", r->message);
+        }
+    }
+    zhili__v1__reply__free_unpacked(r, NULL);
+    return rc;
+}
+
+static int cmd_token(zbus_client_t *client, int argc, char **argv)
+{
+    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
+    if (strcmp(argv[0], "create") == 0) {
+        return token_create(client, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
+        Zhili__Gw__TokenRevoke tr = ZHILI__GW__TOKEN_REVOKE__INIT;
+        tr.id = argv[1];
+        cmd.body_case = ZHILI__V1__COMMAND__BODY_TOKEN_REVOKE;
+        cmd.token_revoke = &tr;
+        return token_simple(client, &cmd);
+    }
+    if (strcmp(argv[0], "list") == 0 && argc == 1) {
+        Zhili__Gw__TokenList tl = ZHILI__GW__TOKEN_LIST__INIT;
+        cmd.body_case = ZHILI__V1__COMMAND__BODY_TOKEN_LIST;
+        cmd.token_list = &tl;
+        return token_simple(client, &cmd);
+    }
+    return usage();
+}
+
 int main(int argc, char **argv)
 {
     zlog_init("zhilictl", zcfg_log_level());
@@ -240,6 +403,8 @@ int main(int argc, char **argv)
         rc = cmd_replay(client, argc - 2, argv + 2);
     } else if (strcmp(argv[1], "stats") == 0) {
         rc = cmd_stats(client);
+    } else if (strcmp(argv[1], "token") == 0 && argc >= 3) {
+        rc = cmd_token(client, argc - 2, argv + 2);
     } else {
         rc = usage();
     }

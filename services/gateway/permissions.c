@@ -1,0 +1,103 @@
+/* permissions: the roles and the one permission table of docs/auth.md.
+ *
+ * A route names the permission it needs; zgw_permit answers from the table
+ * below and nothing else, so the table here and the one in docs/auth.md are
+ * the whole truth about who may do what. Area scoping (zgw_area_within) is a
+ * second, separate check on every read and write. */
+#include <string.h>
+
+#include "common/err.h"
+#include "services/gateway/auth.h"
+
+const char *const zgw_roles[] = {
+    "admin",          /* 系统管理员 */
+    "command_center", /* 指挥中心 */
+    "hotline",        /* 12345热线 */
+    "staff",          /* 街道/社区工作人员 */
+    "grid_member",    /* 网格员 */
+    "police",         /* 社区民警 */
+    "committee",      /* 业委会 */
+    "supervisor",     /* 小区监察人 */
+    "property",       /* 物业公司 */
+    "party_branch",   /* 党支部 */
+    "resident",       /* 居民 */
+    NULL,
+};
+
+_Static_assert(ZARRAY_LEN(zgw_roles) - 1 <= ZGW_ROLES_MAX, "more roles than ZGW_ROLES_MAX");
+
+typedef struct {
+    const char *permission;
+    const char *roles[ZGW_ROLES_MAX + 1]; /* NULL-terminated */
+} permission_row_t;
+
+/* THE permission table (docs/auth.md, "Permissions"). Later issues add their
+ * rows here and to docs/auth.md in the same change, for example
+ *   {"petitions.create", {"hotline", "staff", "grid_member", "admin", NULL}},
+ *   {"petitions.sign",   {"staff", "grid_member", "police", NULL}},
+ * A permission is "<area>.<verb>"; a role not listed on a row is refused. */
+static const permission_row_t permission_table[] = {
+    /* The live event stream (SSE / WebSocket), always filtered by area too.
+     * Not hotline (an outside system that polls its own petitions) and not
+     * resident (events carry other people's matters). */
+    {"stream.read",
+     {"admin", "command_center", "staff", "grid_member", "police", "committee", "supervisor",
+      "property", "party_branch", NULL}},
+    {"metrics.read", {"admin", "command_center", NULL}},
+    {"token.manage", {"admin", NULL}},
+    /* Trading a token for a dashboard session cookie or a stream ticket. */
+    {"session.create",
+     {"admin", "command_center", "hotline", "staff", "grid_member", "police", "committee",
+      "supervisor", "property", "party_branch", "resident", NULL}},
+    /* Used only by the test routes over the test service. */
+    {"test.counter.read", {"admin", "staff", NULL}},
+    {"test.counter.write", {"admin", "staff", NULL}},
+};
+
+static bool list_has(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (strcmp(list[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const permission_row_t *permission_row(const char *permission)
+{
+    for (size_t i = 0; i < ZARRAY_LEN(permission_table); i++) {
+        if (strcmp(permission_table[i].permission, permission) == 0) {
+            return &permission_table[i];
+        }
+    }
+    return NULL;
+}
+
+bool zgw_role_valid(const char *role)
+{
+    return role != NULL && list_has(zgw_roles, role);
+}
+
+bool zgw_permission_known(const char *permission)
+{
+    return permission != NULL && permission_row(permission) != NULL;
+}
+
+bool zgw_permit(const char *role, const char *permission)
+{
+    if (role == NULL || permission == NULL || !zgw_role_valid(role)) {
+        return false;
+    }
+    const permission_row_t *row = permission_row(permission);
+    return row != NULL && list_has(row->roles, role);
+}
+
+bool zgw_area_within(const char *scope, const char *area)
+{
+    ZASSERT(scope != NULL && area != NULL);
+    size_t scope_len = strlen(scope);
+    /* "" contains everything; otherwise scope must be a prefix of area, so an
+     * area shorter than the scope (a street, for a community's token) is out. */
+    return strncmp(area, scope, scope_len) == 0;
+}
