@@ -21,14 +21,16 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libzmq5 libprotobuf-c1 liblmdb0 libuv1 libh2o0.13 libwslay1 libssl3 \
-        libjansson4 libsodium23 libxml2 libqrencode4 ca-certificates \
+        libjansson4 libsodium23 libxml2 libqrencode4 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 # Only what `install()` names ships: test services and benchmarks stay behind.
 COPY --from=build /out/bin/ /usr/local/bin/
+COPY --from=build /out/share/zhili/ /usr/share/zhili/
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/zhili --shell /usr/sbin/nologin zhili \
  && mkdir -p /var/lib/zhili \
  && chown zhili:zhili /var/lib/zhili
-ENV ZHILI_DATA=/var/lib/zhili
+ENV ZHILI_DATA=/var/lib/zhili \
+    ZHILI_WEB_DIR=/usr/share/zhili/web
 VOLUME /var/lib/zhili
 WORKDIR /var/lib/zhili
 USER zhili

@@ -328,6 +328,34 @@ static int resolve_area(zhttp_req_t *req, json_t *body, const zgw_principal_t *w
     return 0;
 }
 
+/* A request without a body (GET, DELETE) passes its query parameters as
+ * string fields of the command body (list filters, pagination); "area" is
+ * the scope and handled apart. Fields fed this way are strings or 64-bit
+ * integers in the .proto, since a query has no types. */
+static int add_query_fields(zhttp_req_t *req, json_t *body, failure_t *f)
+{
+    zhttp_str_t q = zhttp_req_query(req);
+    if (zhttp_req_body(req).len > 0 || q.len == 0) {
+        return 0;
+    }
+    const char *p = q.data, *end = q.data + q.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        char name[64], value[QUERY_VALUE_BYTES_MAX];
+        if (eq == NULL || !url_decode(p, (size_t)(eq - p), name, sizeof name) ||
+            !url_decode(eq + 1, (size_t)(stop - eq - 1), value, sizeof value)) {
+            return fail(f, 400, "invalid", "query", "the query must be name=value pairs, percent-encoded");
+        }
+        if (strcmp(name, "area") != 0) {
+            json_object_set_new(body, name, json_string(value));
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return 0;
+}
+
 static Zhili__V1__Command *build_command(zhttp_req_t *req, const zgw_route_t *route,
                                          const zgw_param_t *params, int param_count,
                                          const zgw_principal_t *who, failure_t *f)
@@ -335,6 +363,10 @@ static Zhili__V1__Command *build_command(zhttp_req_t *req, const zgw_route_t *ro
     json_t *body = body_json(req, f);
     char rid[ZSTORE_REQUEST_ID_BYTES_MAX + 1], area[ZGW_AREA_BYTES_MAX + 1];
     if (body == NULL || request_id(req, rid, f) != 0 || resolve_area(req, body, who, area, f) != 0) {
+        json_decref(body);
+        return NULL;
+    }
+    if (add_query_fields(req, body, f) != 0) {
         json_decref(body);
         return NULL;
     }

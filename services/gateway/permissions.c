@@ -49,6 +49,10 @@ static const permission_row_t permission_table[] = {
     {"session.create",
      {"admin", "command_center", "hotline", "staff", "grid_member", "police", "committee",
       "supervisor", "property", "party_branch", "resident", NULL}},
+    /* ---- grid (services/grid) ---- */
+
+    /* ---- petitions (services/petitions) ---- */
+
     /* Used only by the test routes over the test service. */
     {"test.counter.read", {"admin", "staff", NULL}},
     {"test.counter.write", {"admin", "staff", NULL}},

@@ -21,6 +21,10 @@ const zgw_route_t zgw_routes[] = {
     BUILTIN("GET", "/api/v1/ws", "ws", "stream.read", "live events over WebSocket, resumable with ?since="),
     BUILTIN("GET", "/api/v1/routes", "routes", "session.create", "this table, for clients and docs"),
 
+    /* ---- grid (services/grid) ---- */
+
+    /* ---- petitions (services/petitions) ---- */
+
     /* Test-only resources on the test counter service (tests/testsvc). */
     TEST("POST", "/api/v1/test/counters", "testsvc", "counter_add", "test.counter.write", 201, "add to a test counter"),
     TEST("GET", "/api/v1/test/counters/{name}", "testsvc", "counter_get", "test.counter.read", 200, "read a test counter"),

@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "tools/zhilictl/commands.h"
 #include "services/gateway/auth.h"
 
 #define TIMEOUT_MS_DEFAULT 10000
@@ -405,6 +406,10 @@ int main(int argc, char **argv)
         rc = cmd_stats(client);
     } else if (strcmp(argv[1], "token") == 0 && argc >= 3) {
         rc = cmd_token(client, argc - 2, argv + 2);
+    } else if (!strcmp(argv[1], "import") || !strcmp(argv[1], "export") || !strcmp(argv[1], "qr")) {
+        rc = zctl_grid(client, &cfg, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "hotline") == 0) {
+        rc = zctl_hotline(client, &cfg, argc - 1, argv + 1);
     } else {
         rc = usage();
     }
