@@ -17,72 +17,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/service_internal.h"
 
-#define CID_BYTES_MAX 255
-#define REPLAY_TIMEOUT_MS 5000
-
-typedef struct {
-    uint8_t cid[CID_BYTES_MAX];
-    size_t cid_len;
-    char request_id[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
-    Zhili__V1__Command *cmd;   /* unpacked; NULL when the reply is already made */
-    bool query;
-    uint8_t *reply;            /* packed Reply, malloc'd */
-    size_t reply_len;
-} job_t;
-
-typedef struct {
-    char name[ZBUS_NAME_BYTES_MAX + 1];
-    uint64_t cursor;           /* committed */
-    uint64_t batch_cursor;     /* as the open batch sees it */
-    uint64_t known_last;       /* newest seq the source has told us of */
-    bool synced;               /* one replay answered since start */
-    bool gap;
-    bool replay_inflight;
-    char replay_id[ZBUS_NAME_BYTES_MAX * 2 + 40];
-    int64_t replay_until_mono_ms;
-    int64_t retry_at_mono_ms;
-} source_t;
-
-typedef struct {
-    Zhili__V1__Event *ev;      /* unpacked; freed after the batch */
-    int source;
-    size_t arrival;
-} inev_t;
-
-typedef struct {
-    char topic[ZBUS_TOPIC_BYTES_MAX];
-    uint8_t *data;
-    size_t len;
-    uint64_t seq;
-} outev_t;
-
-struct zsvc {
-    const zsvc_spec_t *spec;
-    char name[ZBUS_NAME_BYTES_MAX + 1];
-    zcfg_common_t cfg;
-    int64_t batch_max, credit;
-    zclock_t clock;
-    zstore_t *store;
-    void *zctx, *worker, *pub, *sub;
-    zbus_client_t *client;
-    job_t *jobs;
-    size_t job_count;
-    inev_t *inevs;
-    size_t inev_count;
-    outev_t *outevs;
-    size_t outev_count, outev_cap;
-    source_t sources[ZSVC_SOURCES_MAX];
-    int source_count;
-    uint64_t last_seq;
-    zarena_t arena;
-    bool tick_due;
-    int64_t next_hb_mono_ms, broker_seen_mono_ms;
-    uint64_t replay_counter;
-    int64_t commands_total, batches_total, events_emitted_total, events_applied_total,
-        events_rejected_total, events_dropped_total, replays_served_total,
-        replay_requests_total, storage_errors_total;
-};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -167,6 +103,10 @@ uint64_t zsvc_emit(zsvc_ctx_t *ctx, const char *type, const char *area,
     if (ctx->cmd != NULL) {
         ev.request_id = ctx->cmd->request_id;
         ev.actor = ctx->cmd->actor;
+        if (ctx->cmd->body_case == ZHILI__V1__COMMAND__BODY_CONTINUATION &&
+            ctx->cmd->continuation->reply_to[0] != '\0') {
+            ev.request_id = ctx->cmd->continuation->reply_to; /* the command it completes */
+        }
     }
     ev.body_case = body_case;
     /* Every member of the oneof is a message pointer at the same offset. */
@@ -284,6 +224,8 @@ static void on_request(zsvc_t *s, zbus_frames_t *f)
         job_set_reply(job, ZE_INVALID, "request_id differs between the route and the command");
     } else if (job->cmd->body_case == ZHILI__V1__COMMAND__BODY__NOT_SET) {
         job_set_reply(job, ZE_INVALID, "the command has no body");
+    } else if (job->cmd->body_case == ZHILI__V1__COMMAND__BODY_CONTINUATION) {
+        job_set_reply(job, ZE_INVALID, "continuations are made by the service itself");
     } else if (job->cmd->body_case == ZHILI__V1__COMMAND__BODY_CLOCK_SET ||
                job->cmd->body_case == ZHILI__V1__COMMAND__BODY_CLOCK_ADVANCE) {
         clock_command(s, job);
@@ -294,6 +236,30 @@ static void on_request(zsvc_t *s, zbus_frames_t *f)
     }
     zhili__v1__command__free_unpacked(job->cmd, NULL);
     job->cmd = NULL;
+}
+
+void zsvc_job_internal(zsvc_t *s, const uint8_t *cmd, size_t len)
+{
+    ZASSERT(s->job_count < (size_t)s->batch_max);
+    ProtobufCMessage *m = NULL;
+    if (zcodec_unpack(&zhili__v1__command__descriptor, cmd, len, ZBUS_MSG_BYTES_MAX, &m) != 0) {
+        zlog(ZLOG_ERROR, "bad_continuation", NULL);
+        return;
+    }
+    job_t *job = &s->jobs[s->job_count++];
+    memset(job, 0, sizeof *job);
+    job->cmd = (Zhili__V1__Command *)m;
+    job->internal = true;
+    snprintf(job->request_id, sizeof job->request_id, "%s", job->cmd->request_id);
+}
+
+zbus_client_t *zsvc_client(zsvc_t *s)
+{
+    if (s->client == NULL) {
+        s->client = zbus_client_new(s->zctx, s->cfg.broker);
+        ZASSERT(s->client != NULL);
+    }
+    return s->client;
 }
 
 static void send_register(zsvc_t *s)
@@ -490,7 +456,11 @@ static void drain_client(zsvc_t *s)
 {
     Zhili__V1__Reply *r = NULL;
     while (s->client != NULL && zbus_client_recv(s->client, &r) != ZE_AGAIN) {
-        if (r == NULL) {
+        if (r == NULL || zsvc_async_on_reply(s, r)) {
+            if (r != NULL) {
+                zhili__v1__reply__free_unpacked(r, NULL);
+                r = NULL;
+            }
             continue;
         }
         for (int i = 0; i < s->source_count; i++) {
@@ -593,9 +563,9 @@ static int apply_event(zsvc_t *s, ztxn_t *txn, inev_t *in)
     return ztxn_err(txn);
 }
 
-static int reply_pack(job_t *job, Zhili__V1__Reply *r, int rc)
+static int reply_pack(job_t *job, const char *request_id, Zhili__V1__Reply *r, int rc)
 {
-    r->request_id = job->request_id;
+    r->request_id = (char *)request_id;
     r->status = (Zhili__V1__Status)zerr_status(rc);
     if (rc != 0) {
         r->result_case = ZHILI__V1__REPLY__RESULT__NOT_SET;
@@ -605,9 +575,16 @@ static int reply_pack(job_t *job, Zhili__V1__Reply *r, int rc)
     return zcodec_pack(&r->base, ZBUS_MSG_BYTES_MAX, &job->reply, &job->reply_len);
 }
 
-/* One write command: the stored reply when its request_id was seen before;
- * else the handler in a child transaction, and its reply remembered. */
-static int apply_command(zsvc_t *s, ztxn_t *txn, job_t *job)
+/* Where a command's answer goes: its own request_id, or for a continuation
+ * the deferred command it completes ("" when nobody waits). */
+static const char *answer_id(const job_t *job)
+{
+    return job->internal ? job->cmd->continuation->reply_to : job->request_id;
+}
+
+/* The stored answer of a request_id seen before: 0 (job->reply set),
+ * ZE_NOT_FOUND, or a storage error. */
+static int stored_reply(ztxn_t *txn, job_t *job)
 {
     zval_t stored;
     int64_t ts;
@@ -618,42 +595,81 @@ static int apply_command(zsvc_t *s, ztxn_t *txn, job_t *job)
         ZASSERT(job->reply != NULL);
         memcpy(job->reply, stored.data, stored.len);
         job->reply_len = stored.len;
-        return 0;
     }
-    if (rc != ZE_NOT_FOUND) {
+    return rc;
+}
+
+/* The handler in a child transaction: kept on success (or ZSVC_DEFERRED),
+ * undone with its events, calls and work on error. *storage_rc is set when
+ * the store itself failed (the batch fails). */
+static int run_handler(zsvc_t *s, ztxn_t *txn, job_t *job, Zhili__V1__Reply *r,
+                       zsvc_ctx_t *ctx, int *storage_rc)
+{
+    size_t outev_mark = s->outev_count;
+    zsvc_async_mark_t async_mark = zsvc_async_mark(s);
+    ztxn_t *child = ztxn_begin_child(txn);
+    ctx_init(s, ctx, child, job->cmd, r);
+    int rc = s->spec->on_command != NULL
+                 ? s->spec->on_command(ctx, job->cmd)
+                 : zsvc_fail(ctx, ZE_INVALID, "body", "service %s does not take this command",
+                             s->name);
+    *storage_rc = 0;
+    if (is_storage_error(ztxn_err(child))) {
+        *storage_rc = ztxn_commit(&child);
         return rc;
     }
-    Zhili__V1__Reply r = ZHILI__V1__REPLY__INIT;
-    size_t outev_mark = s->outev_count;
-    ztxn_t *child = ztxn_begin_child(txn);
-    zsvc_ctx_t ctx;
-    ctx_init(s, &ctx, child, job->cmd, &r);
-    rc = s->spec->on_command != NULL
-             ? s->spec->on_command(&ctx, job->cmd)
-             : zsvc_fail(&ctx, ZE_INVALID, "body", "service %s does not take this command", s->name);
-    if (is_storage_error(ztxn_err(child))) {
-        return ztxn_commit(&child);
-    }
-    if (rc == 0 && ztxn_err(child) != 0) {
-        /* The handler ignored a store refusal (an oversize key, say): its answer. */
-        rc = zsvc_fail(&ctx, ztxn_err(child), NULL, "%s", ztxn_errmsg(child));
-    }
-    if (rc == 0) {
-        rc = ztxn_commit(&child);
-        if (rc != 0) {
-            return rc;
-        }
-    } else {
+    if (rc < 0) {
         ztxn_abort(&child);
         outev_truncate(s, outev_mark);
+        zsvc_async_rollback(s, async_mark);
+        return rc;
     }
-    if (reply_pack(job, &r, rc) != 0) {
-        reply_pack(job, &r, zsvc_fail(&ctx, ZE_INTERNAL, NULL, "the reply is too large"));
+    if (ztxn_err(child) != 0) {
+        /* The handler ignored a store refusal (an oversize key, say): its answer. */
+        rc = zsvc_fail(ctx, ztxn_err(child), NULL, "%s", ztxn_errmsg(child));
+        ztxn_abort(&child);
+        outev_truncate(s, outev_mark);
+        zsvc_async_rollback(s, async_mark);
+        return rc;
+    }
+    *storage_rc = ztxn_commit(&child);
+    return rc;
+}
+
+/* One write command: the stored answer when its request_id was seen
+ * before; else the handler, and its answer remembered. */
+static int apply_command(zsvc_t *s, ztxn_t *txn, job_t *job)
+{
+    if (!job->internal) {
+        if (zsvc_async_absorb(s, job)) {
+            job->absorbed = true; /* a resend while its continuation runs */
+            return 0;
+        }
+        int found = stored_reply(txn, job);
+        if (found != ZE_NOT_FOUND) {
+            return found;
+        }
+    }
+    Zhili__V1__Reply r = ZHILI__V1__REPLY__INIT;
+    zsvc_ctx_t ctx;
+    int storage_rc = 0;
+    int rc = run_handler(s, txn, job, &r, &ctx, &storage_rc);
+    if (storage_rc != 0) {
+        return storage_rc;
     }
     s->commands_total++;
+    if (rc == ZSVC_DEFERRED) {
+        zsvc_async_defer(s, job);
+        job->absorbed = true;
+        return ztxn_err(txn);
+    }
+    const char *to = answer_id(job);
+    if (reply_pack(job, to, &r, rc) != 0) {
+        reply_pack(job, to, &r, zsvc_fail(&ctx, ZE_INTERNAL, NULL, "the reply is too large"));
+    }
     /* INTERNAL and UNAVAILABLE are not answers to remember: a retry may succeed. */
-    if (rc != ZE_INTERNAL && rc != ZE_UNAVAILABLE) {
-        ztxn_request_put(txn, job->request_id, job->reply, job->reply_len, ctx.now_ms);
+    if (to[0] != '\0' && rc != ZE_INTERNAL && rc != ZE_UNAVAILABLE) {
+        ztxn_request_put(txn, to, job->reply, job->reply_len, ctx.now_ms);
     }
     return ztxn_err(txn);
 }
@@ -706,6 +722,10 @@ static int batch_apply(zsvc_t *s, ztxn_t *txn, bool tick)
 
 static void batch_reset(zsvc_t *s)
 {
+    zsvc_async_batch_reset(s);
+    for (size_t i = 0; i < s->job_count; i++) {
+        s->jobs[i].absorbed = false;
+    }
     outev_truncate(s, 0);
     zarena_reset(&s->arena);
     for (int i = 0; i < s->source_count; i++) {
@@ -742,8 +762,11 @@ static int batch_commit(zsvc_t *s, bool tick)
                           ? "the service's disk is full; nothing was changed, try again later"
                           : "the service could not write its store; nothing was changed";
     for (size_t i = 0; i < s->job_count; i++) {
-        if (s->jobs[i].cmd != NULL && !s->jobs[i].query) {
-            job_set_reply(&s->jobs[i], rc == ZE_INTERNAL ? ZE_INTERNAL : ZE_UNAVAILABLE, why);
+        job_t *job = &s->jobs[i];
+        if (job->cmd != NULL && !job->query) {
+            /* Everyone in the batch hears the failure, waiting ones included. */
+            job->absorbed = false;
+            job_set_reply(job, rc == ZE_INTERNAL ? ZE_INTERNAL : ZE_UNAVAILABLE, why);
         }
     }
     for (int i = 0; i < s->source_count; i++) {
@@ -829,6 +852,12 @@ static int serve_replay(zsvc_ctx_t *ctx, const Zhili__V1__Replay *rp)
     return 0;
 }
 
+/* Room for the runtime's figures, two per source, and the service's own. */
+static size_t stats_cap(const zsvc_t *s)
+{
+    return 16 + (size_t)s->source_count * 2 + ZSVC_STATS_EXTRA_MAX;
+}
+
 static void stat_push(zsvc_ctx_t *ctx, Zhili__V1__Stats *st, const char *name, int64_t v,
                       const char *labels)
 {
@@ -846,7 +875,7 @@ static int serve_stats(zsvc_ctx_t *ctx)
     Zhili__V1__Stats *st = zsvc_alloc(ctx, sizeof *st);
     zhili__v1__stats__init(st);
     st->name = s->name;
-    st->stats = zsvc_alloc(ctx, (16 + (size_t)s->source_count * 2) * sizeof *st->stats);
+    st->stats = zsvc_alloc(ctx, stats_cap(s) * sizeof *st->stats);
     stat_push(ctx, st, "commands_total", s->commands_total, "");
     stat_push(ctx, st, "batches_total", s->batches_total, "");
     stat_push(ctx, st, "events_emitted_total", s->events_emitted_total, "");
@@ -866,7 +895,15 @@ static int serve_stats(zsvc_ctx_t *ctx)
     }
     ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_STATS;
     ctx->reply->stats = st;
-    return 0;
+    return s->spec->on_stats != NULL ? s->spec->on_stats(ctx) : 0;
+}
+
+void zsvc_stat_add(zsvc_ctx_t *ctx, const char *name, int64_t value, const char *labels)
+{
+    ZASSERT(ctx->reply != NULL && ctx->reply->result_case == ZHILI__V1__REPLY__RESULT_STATS);
+    if (ctx->reply->stats->n_stats < stats_cap(ctx->svc)) {
+        stat_push(ctx, ctx->reply->stats, name, value, labels != NULL ? labels : "");
+    }
 }
 
 static int run_query(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
@@ -895,9 +932,10 @@ static void answer_queries(zsvc_t *s)
         zsvc_ctx_t ctx;
         ctx_init(s, &ctx, txn, job->cmd, &r);
         int rc = run_query(&ctx, job->cmd);
-        if (reply_pack(job, &r, rc) != 0) {
-            reply_pack(job, &r, zsvc_fail(&ctx, ZE_INVALID, NULL,
-                                          "the answer is larger than the 4 MiB limit; ask for less"));
+        if (reply_pack(job, job->request_id, &r, rc) != 0) {
+            reply_pack(job, job->request_id, &r,
+                       zsvc_fail(&ctx, ZE_INVALID, NULL,
+                                 "the answer is larger than the 4 MiB limit; ask for less"));
         }
     }
     ztxn_abort(&txn);
@@ -919,11 +957,18 @@ static void run_once(zsvc_t *s, bool tick)
             s->sources[i].cursor = s->sources[i].batch_cursor;
         }
         s->batches_total++;
+        zsvc_async_after_commit(s); /* calls and work of this batch may start now */
     }
     /* Durable now: answer the writers, then tell everyone. */
     for (size_t i = 0; i < s->job_count; i++) {
-        if (!s->jobs[i].query || s->jobs[i].cmd == NULL) {
-            job_send_reply(s, &s->jobs[i]);
+        job_t *job = &s->jobs[i];
+        if (job->internal) {
+            const char *to = job->cmd->continuation->reply_to;
+            if (to[0] != '\0' && job->reply != NULL) {
+                zsvc_async_complete(s, to, job->reply, job->reply_len);
+            }
+        } else if (!job->absorbed && (!job->query || job->cmd == NULL)) {
+            job_send_reply(s, job);
         }
     }
     publish(s);
@@ -977,6 +1022,7 @@ static void step(zsvc_t *s)
 {
     drain_worker(s);
     drain_client(s);
+    zsvc_async_drain(s);
     drain_sub(s);
     bool tick = s->tick_due && s->spec->on_tick != NULL;
     s->tick_due = false;
@@ -990,16 +1036,22 @@ static void step(zsvc_t *s)
 static int64_t wait_ms(const zsvc_t *s)
 {
     int64_t wait = s->next_hb_mono_ms - zclock_mono_ms();
+    if (wait > 200 && s->client != NULL) {
+        wait = 200; /* calls to other services are resent or timed out from here */
+    }
     return s->tick_due ? 0 : (wait < 0 ? 0 : wait);
 }
 
 static void serve(zsvc_t *s)
 {
     while (!stop_requested) {
-        zmq_pollitem_t items[3] = {{s->worker, 0, ZMQ_POLLIN, 0}};
-        int n = 1;
+        zmq_pollitem_t items[4] = {{s->worker, 0, ZMQ_POLLIN, 0},
+                                   {zsvc_async_socket(s), 0, ZMQ_POLLIN, 0}};
+        int n = 2;
         if (s->sub != NULL) {
             items[n++] = (zmq_pollitem_t){s->sub, 0, ZMQ_POLLIN, 0};
+        }
+        if (s->client != NULL) {
             items[n++] = (zmq_pollitem_t){zbus_client_socket(s->client), 0, ZMQ_POLLIN, 0};
         }
         if (zmq_poll(items, n, (long)wait_ms(s)) < 0 && errno != EINTR) {
@@ -1124,6 +1176,7 @@ static void teardown(zsvc_t *s)
         zmq_close(s->sub);
     }
     zbus_client_destroy(&s->client);
+    zsvc_async_fini(s); /* joins the worker thread before the context ends */
     if (s->zctx != NULL) {
         zmq_ctx_term(s->zctx);
     }
@@ -1145,7 +1198,8 @@ static zsvc_t *open_service(const zsvc_spec_t *spec)
     s->jobs = calloc((size_t)s->batch_max, sizeof *s->jobs);
     s->inevs = calloc(ZSVC_EVENTS_PENDING_MAX, sizeof *s->inevs);
     ZASSERT(s->jobs != NULL && s->inevs != NULL);
-    if (open_store(s) != 0 || connect_all(s) != 0 || load_positions(s) != 0) {
+    if (open_store(s) != 0 || connect_all(s) != 0 || zsvc_async_init(s) != 0 ||
+        load_positions(s) != 0) {
         teardown(s);
         free(s);
         return NULL;
@@ -1177,9 +1231,10 @@ zsvc_t *zsvc_open(const zsvc_spec_t *spec)
 
 int zsvc_fds(const zsvc_t *s, int *fds, int max)
 {
-    void *socks[3] = {s->worker, s->sub, s->client ? zbus_client_socket(s->client) : NULL};
+    void *socks[4] = {s->worker, s->sub, s->client ? zbus_client_socket(s->client) : NULL,
+                      zsvc_async_socket((zsvc_t *)s)};
     int n = 0;
-    for (int i = 0; i < 3 && n < max; i++) {
+    for (int i = 0; i < 4 && n < max; i++) {
         size_t len = sizeof fds[n];
         if (socks[i] != NULL && zmq_getsockopt(socks[i], ZMQ_FD, &fds[n], &len) == 0) {
             n++;
@@ -1201,7 +1256,7 @@ int64_t zsvc_step(zsvc_t *s)
     step(s);
     /* ZMQ_FD is edge-triggered: what a bounded drain left behind raises no
      * new edge, so ask to be called again at once. */
-    if (readable(s->worker) || readable(s->sub) ||
+    if (readable(s->worker) || readable(s->sub) || readable(zsvc_async_socket(s)) ||
         (s->client != NULL && readable(zbus_client_socket(s->client)))) {
         return 0;
     }

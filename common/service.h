@@ -31,6 +31,7 @@
 #define ZSVC_EVENTS_PER_BATCH 10000   /* live events taken into one batch */
 #define ZSVC_EVENTS_PENDING_MAX (ZSVC_EVENTS_PER_BATCH + ZSVC_REPLAY_EVENTS_MAX * ZSVC_SOURCES_MAX)
 #define ZSVC_GROW_RETRIES_MAX 8
+#define ZSVC_STATS_EXTRA_MAX 64       /* figures a service adds with on_stats */
 
 typedef struct zsvc zsvc_t;
 
@@ -69,12 +70,47 @@ typedef struct {
     /* Time-driven changes: called in a write transaction every heartbeat and
      * after the fake clock moves; may emit events. */
     int (*on_tick)(zsvc_ctx_t *ctx);
+
+    /* The service's own figures for the stats command (and so /metrics):
+     * called in the stats query's read snapshot after the runtime's figures;
+     * add each with zsvc_stat_add. NULL: none. */
+    int (*on_stats)(zsvc_ctx_t *ctx);
 } zsvc_spec_t;
 
 /* Configure from the environment (docs/operations.md), open the store under
  * $ZHILI_DATA/<name>/, connect and serve until SIGINT or SIGTERM. Returns the
  * process exit status. */
 int zsvc_main(const zsvc_spec_t *spec);
+
+/* ---- work that continues later (docs/runtime.md, "Continuations") -------
+ *
+ * A handler may start work whose outcome arrives after its batch: a call to
+ * another service (funds asks budgets to reserve a line), or slow work off
+ * the loop (Argon2id). Both run only once the batch has committed, and their
+ * outcome comes back as a command with body `continuation` {kind, key,
+ * reply_to, reply | data}, applied in a later batch like any other command.
+ * With defer_reply the caller of the current command waits: the handler
+ * returns ZSVC_DEFERRED, nothing is answered now, and the continuation's own
+ * reply becomes the answer (remembered under the original request_id). A
+ * resend of a deferred request_id while it waits changes nothing. If the
+ * service dies meanwhile nothing of the continuation is applied, the caller
+ * times out and resends, and the handler runs again. */
+#define ZSVC_DEFERRED 1
+
+/* Send cmd (its request_id is the idempotency key at the other service) to
+ * `service` after this batch commits; the reply (or UNAVAILABLE when none
+ * came within timeout_ms) returns as continuation {kind, key, reply}. 0, or
+ * ZE_UNAVAILABLE when too many calls are in flight. */
+int zsvc_call(zsvc_ctx_t *ctx, const char *service, const Zhili__V1__Command *cmd, int timeout_ms,
+              const char *kind, const char *key, bool defer_reply);
+
+/* Run fn(arg) on the service's worker thread after this batch commits; the
+ * bytes it returns (malloc'd, freed by the runtime; fn returns 0 or an error
+ * that arrives as empty data) come back as continuation {kind, key, data}.
+ * free_arg (may be NULL) releases arg after fn ran or when the batch fails. */
+typedef int (*zsvc_work_fn)(void *arg, uint8_t **out, size_t *out_len);
+int zsvc_offload(zsvc_ctx_t *ctx, zsvc_work_fn fn, void *arg, void (*free_arg)(void *arg),
+                 const char *kind, const char *key, bool defer_reply);
 
 /* Embedding, for a process that runs its own loop (the gateway): open does
  * what zsvc_main does before serving (no signal handlers); the caller watches
@@ -102,6 +138,11 @@ uint64_t zsvc_emit(zsvc_ctx_t *ctx, const char *type, const char *area,
  * returns code so handlers can `return zsvc_fail(ctx, ZE_INVALID, "amount", ...)`. */
 int zsvc_fail(zsvc_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Inside on_stats only: add a figure to the stats reply. name is snake_case,
+ * labels a Prometheus label set without braces ("" or NULL for none).
+ * Figures past ZSVC_STATS_EXTRA_MAX are dropped. */
+void zsvc_stat_add(zsvc_ctx_t *ctx, const char *name, int64_t value, const char *labels);
 
 void *zsvc_alloc(zsvc_ctx_t *ctx, size_t bytes);
 char *zsvc_strdup(zsvc_ctx_t *ctx, const char *s);

@@ -12,7 +12,7 @@
 #include "services/gateway/gateway.h"
 #include "services/gateway/routes.h"
 
-#define SVC_FDS_MAX 3
+#define SVC_FDS_MAX 4
 
 typedef struct {
     zgw_t gw;

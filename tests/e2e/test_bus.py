@@ -238,3 +238,54 @@ def test_full_disk_is_unavailable_not_a_crash(stack):
     rc, r = stack.call("svc", {"request_id": f"d-{len(statuses)}", "counter_add": {
         "name": "big-" + "x" * 60, "amount": 1}})
     assert r["status"] == "ok" and r["counter"]["adds"] == ok + 1
+
+
+def test_offload_with_deferred_reply(stack):
+    """Slow work runs off the loop: other commands are answered meanwhile, the
+    caller gets its answer when the work is done, and a resend while it runs
+    changes nothing twice."""
+    stack.broker()
+    stack.testsvc("svc")
+    stack.wait_ready("svc")
+    slow = subprocess.Popen(
+        [os.path.join(BIN, "zhilictl"), "call", "svc",
+         json.dumps({"request_id": "slow-1", "slow_add": {"name": "s", "amount": 7, "work_ms": 1500}})],
+        env=stack.env, stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    start = time.time()
+    rc, r = add(stack, "svc", "quick-1", 1, name="q")
+    assert rc == 0 and time.time() - start < 1.0  # not stuck behind the slow one
+    rc, again = stack.call("svc", {"request_id": "slow-1", "slow_add": {"name": "s", "amount": 7, "work_ms": 1500}})
+    out, _ = slow.communicate(timeout=20)
+    first = json.loads(out)
+    assert first["status"] == "ok" and first["counter"] == {"name": "s", "value": 7, "adds": 1}
+    assert again == first
+    rc, later = stack.call("svc", {"request_id": "slow-1", "slow_add": {"name": "s", "amount": 7, "work_ms": 1500}})
+    assert later == first  # remembered under the original request_id
+    rc, got = stack.call("svc", {"counter_get": {"name": "s"}})
+    assert got["counter"]["adds"] == 1
+    rc, bad = stack.call("svc", {"request_id": "slow-2", "slow_add": {"name": "s", "amount": 0}})
+    assert bad["status"] == "invalid"
+    rc, forged = stack.call("svc", {"request_id": "c-1", "continuation": {"kind": "slow_add", "key": "s"}})
+    assert forged["status"] == "invalid"
+
+
+def test_call_to_another_service(stack):
+    """A service calls another through the broker after its batch commits and
+    answers its caller with the outcome; with the other service down the
+    caller gets UNAVAILABLE with a sentence, and nothing was applied."""
+    stack.broker()
+    stack.testsvc("a")
+    stack.testsvc("b")
+    stack.wait_ready("a")
+    stack.wait_ready("b")
+    cmd = {"request_id": "r-1", "remote_add": {"service": "b", "name": "x", "amount": 3}}
+    rc, r = stack.call("a", cmd)
+    assert rc == 0 and r["counter"] == {"name": "x", "value": 3, "adds": 1}, r
+    rc, again = stack.call("a", cmd)
+    assert again == r
+    rc, got = stack.call("b", {"counter_get": {"name": "x"}})
+    assert got["counter"]["adds"] == 1
+    stack.kill("b")
+    rc, r = stack.call("a", {"request_id": "r-2", "remote_add": {"service": "b", "name": "x", "amount": 1, "timeout_ms": 800}})
+    assert r["status"] == "unavailable" and "other service" in r["message"], r

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/codec.h"
 #include "common/config.h"
@@ -82,10 +83,107 @@ static int counter_add(zsvc_ctx_t *ctx, const Zhili__Test__CounterAdd *add)
     return 0;
 }
 
+/* ---- continuations ------------------------------------------------------ */
+
+#define WORK_MS_MAX 5000
+
+typedef struct {
+    uint32_t work_ms;
+    int64_t amount;
+} slow_arg_t;
+
+/* Runs on the worker thread: stands in for Argon2id's deliberate slowness. */
+static int slow_work(void *arg, uint8_t **out, size_t *out_len)
+{
+    slow_arg_t *a = arg;
+    struct timespec ts = {a->work_ms / 1000, (long)(a->work_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    *out = malloc(sizeof a->amount);
+    if (*out == NULL) {
+        return -1;
+    }
+    memcpy(*out, &a->amount, sizeof a->amount);
+    *out_len = sizeof a->amount;
+    return 0;
+}
+
+static int slow_add(zsvc_ctx_t *ctx, const Zhili__Test__SlowAdd *add)
+{
+    if (add->work_ms > WORK_MS_MAX) {
+        return zsvc_fail(ctx, ZE_INVALID, "slow_add.work_ms", "work_ms is at most %d", WORK_MS_MAX);
+    }
+    size_t name_len = strlen(add->name);
+    if (name_len == 0 || name_len > NAME_BYTES_MAX || add->amount == 0 ||
+        add->amount > AMOUNT_ABS_MAX || add->amount < -AMOUNT_ABS_MAX) {
+        return zsvc_fail(ctx, ZE_INVALID, "slow_add", "name must be 1 to %d bytes and amount "
+                         "non-zero and at most %lld in size", NAME_BYTES_MAX, AMOUNT_ABS_MAX);
+    }
+    slow_arg_t *arg = malloc(sizeof *arg);
+    if (arg == NULL) {
+        return ZE_INTERNAL;
+    }
+    *arg = (slow_arg_t){add->work_ms, add->amount};
+    int rc = zsvc_offload(ctx, slow_work, arg, free, "slow_add", add->name, true);
+    if (rc != 0) {
+        free(arg);
+        return zsvc_fail(ctx, rc, NULL, "the worker is busy; try again");
+    }
+    return ZSVC_DEFERRED;
+}
+
+static int remote_add(zsvc_ctx_t *ctx, const Zhili__Test__RemoteAdd *add)
+{
+    Zhili__Test__CounterAdd body = ZHILI__TEST__COUNTER_ADD__INIT;
+    body.name = add->name;
+    body.amount = add->amount;
+    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
+    /* Derived from ours, so a resend reaches the other service as the same request. */
+    cmd.request_id = zarena_printf(ctx->arena, "remote:%s", ctx->cmd->request_id);
+    cmd.actor = ctx->cmd->actor;
+    cmd.body_case = ZHILI__V1__COMMAND__BODY_COUNTER_ADD;
+    cmd.counter_add = &body;
+    int rc = zsvc_call(ctx, add->service, &cmd, add->timeout_ms ? (int)add->timeout_ms : 3000,
+                       "remote_add", add->name, true);
+    if (rc != 0) {
+        return zsvc_fail(ctx, rc, "remote_add.service", "cannot call service \"%s\"", add->service);
+    }
+    return ZSVC_DEFERRED;
+}
+
+/* The outcome: apply the slow add here, or pass on the remote answer. */
+static int on_continuation(zsvc_ctx_t *ctx, const Zhili__V1__Continuation *c)
+{
+    if (strcmp(c->kind, "slow_add") == 0) {
+        int64_t amount = 0;
+        if (c->outcome_case != ZHILI__V1__CONTINUATION__OUTCOME_DATA ||
+            c->data.len != sizeof amount) {
+            return zsvc_fail(ctx, ZE_INTERNAL, NULL, "the slow work failed");
+        }
+        memcpy(&amount, c->data.data, sizeof amount);
+        Zhili__Test__CounterAdd add = ZHILI__TEST__COUNTER_ADD__INIT;
+        add.name = c->key;
+        add.amount = amount;
+        return counter_add(ctx, &add);
+    }
+    const Zhili__V1__Reply *r = c->reply;
+    if (r == NULL || r->status != ZHILI__V1__STATUS__STATUS_OK) {
+        return zsvc_fail(ctx, r ? zerr_from_status((int)r->status) : ZE_INTERNAL, NULL,
+                         "the other service said: %s", r ? r->message : "nothing");
+    }
+    ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_COUNTER;
+    counter_row_t row = {r->counter ? r->counter->value : 0, r->counter ? r->counter->adds : 0};
+    ctx->reply->counter = counter_value(ctx, c->key, &row);
+    return 0;
+}
+
 static int on_command(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
 {
-    if (cmd->body_case == ZHILI__V1__COMMAND__BODY_COUNTER_ADD) {
-        return counter_add(ctx, cmd->counter_add);
+    switch (cmd->body_case) {
+    case ZHILI__V1__COMMAND__BODY_COUNTER_ADD: return counter_add(ctx, cmd->counter_add);
+    case ZHILI__V1__COMMAND__BODY_SLOW_ADD: return slow_add(ctx, cmd->slow_add);
+    case ZHILI__V1__COMMAND__BODY_REMOTE_ADD: return remote_add(ctx, cmd->remote_add);
+    case ZHILI__V1__COMMAND__BODY_CONTINUATION: return on_continuation(ctx, cmd->continuation);
+    default: break;
     }
     return zsvc_fail(ctx, ZE_INVALID, "body", "the test service takes counter_add, counter_get "
                                               "and applied_get");
