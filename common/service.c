@@ -428,9 +428,17 @@ static void on_replay_result(zsvc_t *s, source_t *src, Zhili__V1__Reply *r)
     src->replay_inflight = false;
     if (r->status != ZHILI__V1__STATUS__STATUS_OK ||
         r->result_case != ZHILI__V1__REPLY__RESULT_REPLAY) {
-        zlog(ZLOG_WARN, "replay_failed", "source", src->name, "msg", r->message, NULL);
+        if (!src->failing) {
+            /* Once per outage: a source that is not deployed would flood the log. */
+            zlog(ZLOG_WARN, "replay_failed", "source", src->name, "msg", r->message, NULL);
+            src->failing = true;
+        }
         src->retry_at_mono_ms = zclock_mono_ms() + s->cfg.heartbeat_ms;
         return;
+    }
+    if (src->failing) {
+        zlog(ZLOG_INFO, "replay_recovered", "source", src->name, NULL);
+        src->failing = false;
     }
     Zhili__V1__ReplayResult *rr = r->replay;
     src->synced = true;

@@ -40,6 +40,7 @@ typedef struct {
     uint64_t batch_cursor;     /* as the open batch sees it */
     uint64_t known_last;       /* newest seq the source has told us of */
     bool synced;               /* one replay answered since start */
+    bool failing;              /* its last replay failed (logged once, not every beat) */
     bool gap;
     bool replay_inflight;
     char replay_id[ZBUS_NAME_BYTES_MAX * 2 + 40];

@@ -10,6 +10,7 @@
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "services/gateway/apiutil.h"
 #include "services/gateway/gateway.h"
 #include "services/gateway/routes.h"
 
@@ -21,17 +22,11 @@ const double zgw_latency_bounds_ms[ZGW_LATENCY_BUCKETS] = {1,   2,   5,    10,  
 
 /* ---- responses ---------------------------------------------------------- */
 
-static void count_status(zgw_t *gw, int status)
-{
-    gw->metrics.requests_total++;
-    gw->metrics.by_class[status / 100 < 6 ? status / 100 : 0]++;
-}
-
 static void respond_json(zgw_t *gw, zhttp_req_t *req, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    count_status(gw, status);
+    zgw_count_status(gw, status);
     zhttp_respond(req, status, "application/json; charset=utf-8", text ? text : "{}",
                   text ? strlen(text) : 2);
     free(text);
@@ -47,71 +42,7 @@ static void respond_error(zgw_t *gw, zhttp_req_t *req, int status, const char *n
     respond_json(gw, req, status, json_pack("{s:o}", "error", err));
 }
 
-static int http_status(int status)
-{
-    switch (status) {
-    case ZHILI__V1__STATUS__STATUS_OK: return 200;
-    case ZHILI__V1__STATUS__STATUS_INVALID: return 400;
-    case ZHILI__V1__STATUS__STATUS_NOT_FOUND: return 404;
-    case ZHILI__V1__STATUS__STATUS_CONFLICT: return 409;
-    case ZHILI__V1__STATUS__STATUS_FORBIDDEN: return 403;
-    case ZHILI__V1__STATUS__STATUS_UNAVAILABLE: return 503;
-    default: return 500;
-    }
-}
-
 /* ---- small parsers ------------------------------------------------------ */
-
-static int hexval(char ch)
-{
-    return isdigit((unsigned char)ch) ? ch - '0'
-           : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10
-           : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
-                                      : -1;
-}
-
-/* Percent-decode src[0..len) into out; false when malformed, too long or NUL. */
-static bool url_decode(const char *src, size_t len, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = src[i];
-        if (ch == '%') {
-            int hi = i + 2 < len ? hexval(src[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(src[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (ch == '+') {
-            ch = ' ';
-        }
-        if (ch == '\0' || n + 1 >= cap) {
-            return false;
-        }
-        out[n++] = ch;
-    }
-    out[n] = '\0';
-    return true;
-}
-
-/* The value of query parameter `name`: 1 found, 0 absent, -1 malformed. */
-static int query_get(zhttp_str_t q, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-    const char *p = q.data, *end = q.data + q.len;
-    while (p != NULL && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            return url_decode(p + nlen + 1, (size_t)(stop - p - (ptrdiff_t)nlen - 1), out, cap) ? 1
-                                                                                             : -1;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    return 0;
-}
 
 static bool area_valid(const char *area)
 {
@@ -157,7 +88,7 @@ static int authenticate(zgw_t *gw, zhttp_req_t *req, bool allow_ticket, zgw_prin
         return zgw_auth_check_signed(gw->auth, cookie.data, cookie.len, now, who);
     }
     char ticket[ZGW_CREDENTIAL_BYTES_MAX];
-    if (allow_ticket && query_get(zhttp_req_query(req), "ticket", ticket, sizeof ticket) == 1) {
+    if (allow_ticket && zgw_query_get(zhttp_req_query(req), "ticket", ticket, sizeof ticket) == 1) {
         return zgw_auth_check_ticket(gw->auth, ticket, strlen(ticket), now, who);
     }
     return ZE_NOT_FOUND;
@@ -231,7 +162,7 @@ static void on_reply(void *ctx, const Zhili__V1__Reply *r)
         json_t *result = result_json(r);
         respond_json(gw, p->req, p->ok_status, result ? result : json_object());
     } else {
-        respond_error(gw, p->req, http_status((int)r->status),
+        respond_error(gw, p->req, zgw_http_status((int)r->status),
                       zerr_name(zerr_from_status((int)r->status)), r->message,
                       strip_prefix(r->field, p->command));
     }
@@ -281,8 +212,9 @@ static json_t *body_json(zhttp_req_t *req, failure_t *f)
     if (!json_is_object(j)) {
         json_decref(j);
         fail(f, 400, "invalid", "body", "the body must be a JSON object");
+        return NULL; /* j is freed: not to be looked at again */
     }
-    return json_is_object(j) ? j : NULL;
+    return j;
 }
 
 /* request_id from Idempotency-Key (1-200 printable ASCII), else a fresh one. */
@@ -313,7 +245,7 @@ static int resolve_area(zhttp_req_t *req, json_t *body, const zgw_principal_t *w
 {
     json_t *a = json_object_get(body, "area");
     char q[64];
-    int found = query_get(zhttp_req_query(req), "area", q, sizeof q);
+    int found = zgw_query_get(zhttp_req_query(req), "area", q, sizeof q);
     const char *given = json_is_string(a) ? json_string_value(a) : found == 1 ? q : "";
     if (found < 0 || strlen(given) > ZGW_AREA_BYTES_MAX || !area_valid(given)) {
         return fail(f, 400, "invalid", "area", "area must be an area code of up to 18 digits");
@@ -344,8 +276,8 @@ static int add_query_fields(zhttp_req_t *req, json_t *body, failure_t *f)
         const char *stop = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop - p));
         char name[64], value[QUERY_VALUE_BYTES_MAX];
-        if (eq == NULL || !url_decode(p, (size_t)(eq - p), name, sizeof name) ||
-            !url_decode(eq + 1, (size_t)(stop - eq - 1), value, sizeof value)) {
+        if (eq == NULL || !zgw_url_decode(p, (size_t)(eq - p), name, sizeof name) ||
+            !zgw_url_decode(eq + 1, (size_t)(stop - eq - 1), value, sizeof value)) {
             return fail(f, 400, "invalid", "query", "the query must be name=value pairs, percent-encoded");
         }
         if (strcmp(name, "area") != 0) {
@@ -373,7 +305,7 @@ static Zhili__V1__Command *build_command(zhttp_req_t *req, const zgw_route_t *ro
     for (int i = 0; i < param_count; i++) {
         char name[64], value[QUERY_VALUE_BYTES_MAX];
         snprintf(name, sizeof name, "%.*s", params[i].name_len, params[i].name);
-        if (!url_decode(params[i].value, (size_t)params[i].value_len, value, sizeof value)) {
+        if (!zgw_url_decode(params[i].value, (size_t)params[i].value_len, value, sizeof value)) {
             json_decref(body);
             fail(f, 400, "invalid", name, "a path segment is not valid percent-encoding");
             return NULL;
@@ -473,8 +405,8 @@ static void stream(zgw_t *gw, zhttp_req_t *req, const zgw_principal_t *who, bool
     char topics[ZGW_TOPICS_MAX * (ZGW_TOPIC_BYTES_MAX + 1)] = "", area[64] = "";
     char since[ZGW_SINCE_BYTES_MAX + 1] = "";
     zhttp_str_t q = zhttp_req_query(req);
-    if (query_get(q, "topics", topics, sizeof topics) < 0 || query_get(q, "area", area, sizeof area) < 0 ||
-        query_get(q, "since", since, sizeof since) < 0) {
+    if (zgw_query_get(q, "topics", topics, sizeof topics) < 0 || zgw_query_get(q, "area", area, sizeof area) < 0 ||
+        zgw_query_get(q, "since", since, sizeof since) < 0) {
         respond_error(gw, req, 400, "invalid", "a query parameter is not valid percent-encoding "
                       "or is too long", "query");
         return;
@@ -503,7 +435,7 @@ static void stream(zgw_t *gw, zhttp_req_t *req, const zgw_principal_t *who, bool
         respond_error(gw, req, rc == ZE_INVALID ? 400 : 503, zerr_name(rc), msg,
                       rc == ZE_INVALID ? field : NULL);
     } else {
-        count_status(gw, websocket ? 101 : 200);
+        zgw_count_status(gw, websocket ? 101 : 200);
     }
 }
 
@@ -531,7 +463,7 @@ static void builtin(zgw_t *gw, zhttp_req_t *req, const zgw_route_t *r, const zgw
     } else if (strcmp(b, "readyz") == 0) {
         zgw_readyz_serve(gw, req);
     } else if (strcmp(b, "metrics") == 0) {
-        count_status(gw, 200);
+        zgw_count_status(gw, 200);
         zgw_metrics_serve(gw, req);
     } else if (strcmp(b, "whoami") == 0) {
         respond_json(gw, req, 200, principal_json(who));

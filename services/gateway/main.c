@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "services/gateway/gateway.h"
+#include "services/gateway/open311.h"
 #include "services/gateway/routes.h"
 
 #define SVC_FDS_MAX 4
@@ -22,6 +23,7 @@ typedef struct {
     int svc_fd_count;
     uv_timer_t svc_timer;
     bool stopping;
+    zgw_pet_t *pet; /* Open311 and the QR scan limit (open311.c, qr.c) */
 } app_t;
 
 static void load_config(zgw_config_t *cfg)
@@ -140,6 +142,9 @@ static int start_http(app_t *app)
         zlog(ZLOG_ERROR, "http_failed", "listen", gw->cfg.http, "msg", err, NULL);
         return -1;
     }
+    app->pet = zgw_pet_new(gw);
+    zhttp_server_handle(gw->http, "/api/v1/qr", zgw_qr_on_request, app->pet);
+    zhttp_server_handle(gw->http, "/open311/", zgw_open311_on_request, app->pet);
     zhttp_server_handle(gw->http, "/api/", zgw_on_request, gw);
     zhttp_server_handle(gw->http, "/healthz", zgw_on_request, gw);
     zhttp_server_handle(gw->http, "/readyz", zgw_on_request, gw);
@@ -213,6 +218,7 @@ int main(int argc, char **argv)
     zgw_hub_destroy(&gw->hub);
     zgw_bus_destroy(&gw->bus);
     zhttp_server_destroy(&gw->http);
+    zgw_pet_destroy(&app.pet);
     zgw_auth_destroy(&gw->auth);
     zsvc_close(&gw->svc);
     uv_loop_close(gw->loop);

@@ -50,8 +50,36 @@ static const permission_row_t permission_table[] = {
      {"admin", "command_center", "hotline", "staff", "grid_member", "police", "committee",
       "supervisor", "property", "party_branch", "resident", NULL}},
     /* ---- grid (services/grid) ---- */
+    /* docs/grid.md. Personal fields of key persons: police and grid members
+     * only, and the service narrows that to the responsible grid. */
+    {"grid.read",
+     {"admin", "command_center", "staff", "grid_member", "police", "party_branch", NULL}},
+    {"grid.units.write", {"admin", "staff", NULL}},
+    {"grid.people.write", {"admin", "staff", "police", NULL}},
+    {"grid.police.write", {"admin", "staff", "police", NULL}},
+    {"grid.visits.read", {"admin", "command_center", "staff", "grid_member", "police", NULL}},
+    {"grid.visits.write", {"admin", "staff", "grid_member", "police", NULL}},
+    {"grid.disputes.read",
+     {"admin", "command_center", "staff", "grid_member", "police", "party_branch", NULL}},
+    {"grid.disputes.write", {"admin", "staff", "grid_member", "police", NULL}},
+    {"grid.keypersons.read", {"admin", "command_center", "staff", "grid_member", "police", NULL}},
+    {"grid.keypersons.write", {"admin", "staff", "grid_member", "police", NULL}},
+    {"grid.keypersons.reveal", {"grid_member", "police", NULL}},
 
     /* ---- petitions (services/petitions) ---- */
+    /* docs/petitions.md: the services re-check each rule against the actor
+     * (only the assigned unit signs; a hotline token reads what it pushed). */
+    {"petitions.create", {"admin", "hotline", "staff", "grid_member", NULL}},
+    {"petitions.read",
+     {"admin", "command_center", "hotline", "staff", "grid_member", "police", NULL}},
+    {"petitions.handle", {"staff", "grid_member", NULL}},
+    {"petitions.route", {"admin", "command_center", "staff", NULL}},
+    {"petitions.supervise", {"admin", "command_center", NULL}},
+    {"petitions.evaluate", {"admin", "command_center", "hotline", NULL}},
+
+    /* ---- funds (services/funds) ---- */
+
+    /* ---- budgets (services/budgets) ---- */
 
     /* Used only by the test routes over the test service. */
     {"test.counter.read", {"admin", "staff", NULL}},

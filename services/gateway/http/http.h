@@ -83,6 +83,11 @@ zhttp_str_t zhttp_req_header(const zhttp_req_t *req, const char *name);
 /* A body over ZHTTP_BODY_BYTES_MAX never reaches a handler: the layer
  * answers 413 with a JSON error body itself. */
 
+/* The client's address as text ("127.0.0.1", "::1"), without the port, for
+ * per-client limits; "" when unknown. cap >= 46 (INET6_ADDRSTRLEN) holds
+ * any address. */
+void zhttp_req_peer(const zhttp_req_t *req, char *out, size_t cap);
+
 /* Called once if the request dies before it is answered. Registering it also
  * watches the connection, so a client that leaves (closes, resets, or shuts
  * down its sending side) is noticed at once; without it h2o would notice

@@ -8,6 +8,7 @@
  * the peer's FIN or RST. */
 #include "http_internal.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,26 @@ zhttp_str_t zhttp_req_header(const zhttp_req_t *req, const char *name)
         }
     }
     return str_of(NULL, 0);
+}
+
+void zhttp_req_peer(const zhttp_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    h2o_conn_t *conn = req->h2o->conn;
+    socklen_t len = conn->callbacks->get_peername != NULL
+                        ? conn->callbacks->get_peername(conn, (struct sockaddr *)&ss)
+                        : 0;
+    const void *addr = NULL;
+    if (len != 0 && ss.ss_family == AF_INET) {
+        addr = &((struct sockaddr_in *)&ss)->sin_addr;
+    } else if (len != 0 && ss.ss_family == AF_INET6) {
+        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    }
+    if (cap == 0 || addr == NULL || inet_ntop(ss.ss_family, addr, out, (socklen_t)cap) == NULL) {
+        if (cap > 0) {
+            out[0] = '\0';
+        }
+    }
 }
 
 bool zhttp_req_is_websocket(const zhttp_req_t *req)
