@@ -35,6 +35,17 @@ const char *zsvc_name(const zsvc_t *svc)
     return svc->name;
 }
 
+void zsvc_consumed_reset(zsvc_ctx_t *ctx)
+{
+    zsvc_t *s = ctx->svc;
+    for (int i = 0; i < s->source_count; i++) {
+        source_t *src = &s->sources[i];
+        ztxn_cursor_set(ctx->txn, src->name, 0);
+        src->batch_cursor = 0; /* committed with the batch; then replay from 1 */
+        src->gap = true;
+    }
+}
+
 int zsvc_table(const zsvc_ctx_t *ctx, const char *name)
 {
     int t = zstore_table(ctx->svc->store, name);

@@ -147,6 +147,12 @@ void zsvc_stat_add(zsvc_ctx_t *ctx, const char *name, int64_t value, const char 
 void *zsvc_alloc(zsvc_ctx_t *ctx, size_t bytes);
 char *zsvc_strdup(zsvc_ctx_t *ctx, const char *s);
 
+/* Forget everything consumed: every source's cursor goes back to 0 in this
+ * transaction, and once it commits every source is replayed from seq 1 (a
+ * projection's rebuild). Call it from a command handler that then succeeds,
+ * after clearing the projection's own tables in the same transaction. */
+void zsvc_consumed_reset(zsvc_ctx_t *ctx);
+
 /* Index of one of spec->tables for the ztxn_* calls (asserted to exist). */
 int zsvc_table(const zsvc_ctx_t *ctx, const char *name);
 

@@ -81,6 +81,8 @@ static const permission_row_t permission_table[] = {
 
     /* ---- budgets (services/budgets) ---- */
 
+    /* ---- reporting (services/reporting) ---- */
+
     /* Used only by the test routes over the test service. */
     {"test.counter.read", {"admin", "staff", NULL}},
     {"test.counter.write", {"admin", "staff", NULL}},

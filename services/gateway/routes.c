@@ -87,6 +87,8 @@ const zgw_route_t zgw_routes[] = {
 
     /* ---- budgets (services/budgets) ---- */
 
+    /* ---- reporting (services/reporting) ---- */
+
     /* Test-only resources on the test counter service (tests/testsvc). */
     TEST("POST", "/api/v1/test/counters", "testsvc", "counter_add", "test.counter.write", 201, "add to a test counter"),
     TEST("GET", "/api/v1/test/counters/{name}", "testsvc", "counter_get", "test.counter.read", 200, "read a test counter"),

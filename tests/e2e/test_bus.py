@@ -289,3 +289,23 @@ def test_call_to_another_service(stack):
     stack.kill("b")
     rc, r = stack.call("a", {"request_id": "r-2", "remote_add": {"service": "b", "name": "x", "amount": 1, "timeout_ms": 800}})
     assert r["status"] == "unavailable" and "other service" in r["message"], r
+
+
+def test_consumer_rebuild_replays_from_one(stack):
+    """A projection that resets its cursors (zsvc_consumed_reset) and clears
+    its tables is rebuilt from every source's seq 1 to the same state."""
+    stack.broker()
+    stack.testsvc("prod")
+    stack.testsvc("cons", consume="prod.")
+    stack.wait_ready("prod")
+    stack.wait_ready("cons")
+    for i in range(25):
+        assert add(stack, "prod", f"rb-{i}")[0] == 0
+    wait_until(lambda: stack.applied("cons", "prod")["cursor"] == 25, what="first pass")
+    before = stack.applied("cons", "prod")
+    rc, r = stack.call("cons", {"request_id": "reset-1", "applied_reset": {}})
+    assert rc == 0, r
+    wait_until(lambda: stack.applied("cons", "prod")["cursor"] == 25, what="rebuild")
+    after = stack.applied("cons", "prod")
+    assert after == before and after["duplicates"] == 0
+    assert stack.stats("cons")[("cursor", 'source="prod"')] == 25

@@ -176,9 +176,39 @@ static int on_continuation(zsvc_ctx_t *ctx, const Zhili__V1__Continuation *c)
     return 0;
 }
 
+static int collect_key(void *arg, zval_t key, zval_t val)
+{
+    (void)val;
+    zarena_t *arena = ((void **)arg)[0];
+    char ***keys = ((void **)arg)[1];
+    size_t *n = ((void **)arg)[2];
+    if (*n < 64) {
+        char *k = zarena_alloc(arena, key.len + 1);
+        memcpy(k, key.data, key.len);
+        (*keys)[(*n)++] = k;
+    }
+    return 0;
+}
+
+/* Forget every recorded source, then let the runtime replay them all. */
+static int applied_reset(zsvc_ctx_t *ctx)
+{
+    int t = zsvc_table(ctx, "consumed");
+    char **keys = zsvc_alloc(ctx, 64 * sizeof *keys);
+    size_t n = 0;
+    void *arg[3] = {ctx->arena, &keys, &n};
+    ztxn_scan(ctx->txn, t, NULL, 0, NULL, 0, arg, collect_key);
+    for (size_t i = 0; i < n; i++) {
+        ztxn_del(ctx->txn, t, keys[i], strlen(keys[i]));
+    }
+    zsvc_consumed_reset(ctx);
+    return 0;
+}
+
 static int on_command(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
 {
     switch (cmd->body_case) {
+    case ZHILI__V1__COMMAND__BODY_APPLIED_RESET: return applied_reset(ctx);
     case ZHILI__V1__COMMAND__BODY_COUNTER_ADD: return counter_add(ctx, cmd->counter_add);
     case ZHILI__V1__COMMAND__BODY_SLOW_ADD: return slow_add(ctx, cmd->slow_add);
     case ZHILI__V1__COMMAND__BODY_REMOTE_ADD: return remote_add(ctx, cmd->remote_add);

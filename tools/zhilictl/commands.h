@@ -15,4 +15,7 @@ int zctl_hotline(zbus_client_t *client, const zcfg_common_t *cfg, int argc, char
 /* argv[0] is "funds": verify ACCOUNT, statement …. */
 int zctl_funds(zbus_client_t *client, const zcfg_common_t *cfg, int argc, char **argv);
 
+/* argv[0] is "reporting": rebuild, export …. */
+int zctl_reporting(zbus_client_t *client, const zcfg_common_t *cfg, int argc, char **argv);
+
 #endif

@@ -408,6 +408,8 @@ int main(int argc, char **argv)
         rc = cmd_token(client, argc - 2, argv + 2);
     } else if (!strcmp(argv[1], "import") || !strcmp(argv[1], "export") || !strcmp(argv[1], "qr")) {
         rc = zctl_grid(client, &cfg, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "reporting") == 0) {
+        rc = zctl_reporting(client, &cfg, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "funds") == 0) {
         rc = zctl_funds(client, &cfg, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "hotline") == 0) {
