@@ -78,6 +78,28 @@ static const permission_row_t permission_table[] = {
     {"petitions.evaluate", {"admin", "command_center", "hotline", NULL}},
 
     /* ---- funds (services/funds) ---- */
+    /* docs/funds.md: the service narrows each to the account's holders,
+     * requester or area (a resident reads the public view only). */
+    {"funds.read",
+     {"admin", "command_center", "staff", "committee", "supervisor", "property", "party_branch",
+      "resident", NULL}},
+    {"funds.admin", {"admin", "staff", NULL}},
+    {"funds.credentials", {"admin", "committee", "supervisor", NULL}},
+    {"funds.reset", {"admin", "supervisor", NULL}},
+    {"funds.deposit", {"admin", "staff", "property", "committee", NULL}},
+    {"funds.correct", {"admin", "staff", "committee", NULL}},
+    {"funds.verify", {"admin", "command_center", "staff", "committee", "supervisor", NULL}},
+    {"funds.withdraw", {"admin", "staff", "property", "committee", NULL}},
+    {"funds.approve", {"committee", "supervisor", NULL}},
+    {"funds.reject", {"admin", "committee", "supervisor", NULL}},
+    {"funds.fees.write", {"admin", "staff", "property", "committee", NULL}},
+    {"funds.fees.read",
+     {"admin", "command_center", "staff", "property", "committee", "supervisor", NULL}},
+    {"funds.assets.write", {"admin", "staff", "property", "committee", NULL}},
+    {"funds.assets.step",
+     {"admin", "staff", "property", "committee", "supervisor", "party_branch", NULL}},
+    {"funds.assets.lease", {"admin", "committee", NULL}},
+    {"funds.rent", {"admin", "staff", "property", "committee", NULL}},
 
     /* ---- budgets (services/budgets) ---- */
 

@@ -84,6 +84,34 @@ const zgw_route_t zgw_routes[] = {
     CMD("POST", "/api/v1/qr/{code}/petitions", "petitions", "petition_qr_create", NULL, 201, "a resident's QR scan (扫码即办): no token; rate-limited per code and per client address"),
 
     /* ---- funds (services/funds) ---- */
+    /* docs/funds.md. {account} is the compound's 15-digit code; the service
+     * checks it against the caller's area and applies the holder rules. */
+    CMD("POST", "/api/v1/funds/{account}", "funds", "funds_account_open", "funds.admin", 201, "open a compound's trust account (幸福信托 共有资金独立账户) with its two withdrawal holders"),
+    CMD("GET", "/api/v1/funds/{account}", "funds", "funds_account_get", "funds.read", 200, "balance, held and available; holders and credential state in the full view (?ticket= or role)"),
+    CMD("PUT", "/api/v1/funds/{account}/credentials/{credential}", "funds", "funds_credential_set", "funds.credentials", 200, "set or change a secret (双密码): holder_a, holder_b by that holder; query by a holder"),
+    CMD("POST", "/api/v1/funds/{account}/credentials/{credential}/reset", "funds", "funds_credential_reset", "funds.reset", 200, "one half of the two-party reset of a locked credential (an admin and a supervisor)"),
+    CMD("POST", "/api/v1/funds/{account}/unlock", "funds", "funds_query_unlock", "funds.read", 201, "trade the query secret (查询密码) for a short-lived ticket for the full view"),
+    CMD("POST", "/api/v1/funds/{account}/deposits", "funds", "funds_deposit", "funds.deposit", 201, "record revenue (物业费, 停车费, 广告位租金, 场地租金, 其他) with payer and receipt number"),
+    CMD("GET", "/api/v1/funds/{account}/entries", "funds", "funds_entries_list", "funds.read", 200, "journal entries by period (?from=&to=) and ?category=, oldest first, paged by ?after_seq="),
+    CMD("POST", "/api/v1/funds/{account}/entries/{seq}/reverse", "funds", "funds_reverse", "funds.correct", 201, "correct an entry with a new reversing entry (冲正); entries are never edited"),
+    CMD("GET", "/api/v1/funds/{account}/statements/{month}", "funds", "funds_statement_get", "funds.read", 200, "the monthly statement: opening, revenue by category, withdrawals by budget line, closing"),
+    CMD("GET", "/api/v1/funds/{account}/verify", "funds", "funds_verify", "funds.verify", 200, "recompute the hash chain and balances (现场账目查询) and name the first bad entry"),
+    CMD("POST", "/api/v1/funds/{account}/withdrawals", "funds", "funds_withdrawal_request", "funds.withdraw", 201, "request a withdrawal against a budget line (以收定支): held until two holders approve"),
+    CMD("GET", "/api/v1/funds/{account}/withdrawals", "funds", "funds_withdrawals_list", "funds.read", 200, "withdrawals, ?state= filter, paged by ?after="),
+    CMD("GET", "/api/v1/funds/{account}/withdrawals/{withdrawal_id}", "funds", "funds_withdrawal_get", "funds.read", 200, "one withdrawal with its approvals"),
+    CMD("POST", "/api/v1/funds/{account}/withdrawals/{withdrawal_id}/approve", "funds", "funds_withdrawal_approve", "funds.approve", 200, "approve as one of the two holders with that holder's secret; the second approval posts it"),
+    CMD("POST", "/api/v1/funds/{account}/withdrawals/{withdrawal_id}/reject", "funds", "funds_withdrawal_reject", "funds.reject", 200, "reject a pending withdrawal (a holder or an admin); the hold is released"),
+    CMD("POST", "/api/v1/funds/{account}/withdrawals/{withdrawal_id}/void", "funds", "funds_withdrawal_void", "funds.withdraw", 200, "withdraw one's own pending request; the hold is released"),
+    CMD("POST", "/api/v1/funds/{account}/fees/{period}/bills", "funds", "funds_fee_bill", "funds.fees.write", 201, "bill households for a period: per m² of floor area, or flat"),
+    CMD("POST", "/api/v1/funds/{account}/fees/{period}/payments", "funds", "funds_fee_pay", "funds.fees.write", 201, "record a household's payment (also a 物业费 deposit under its receipt number)"),
+    CMD("GET", "/api/v1/funds/{account}/fees/{period}", "funds", "funds_fee_summary_get", "funds.read", 200, "the collection rate (收缴率) of a period: households billed and paid, amounts"),
+    CMD("GET", "/api/v1/funds/{account}/fees/{period}/arrears", "funds", "funds_arrears_list", "funds.fees.read", 200, "households that have not paid the period's bill in full"),
+    CMD("POST", "/api/v1/funds/{account}/assets", "funds", "funds_asset_register", "funds.assets.write", 201, "register a public asset (两房一共): name, kind, location, area, status"),
+    CMD("GET", "/api/v1/funds/{account}/assets", "funds", "funds_assets_list", "funds.read", 200, "the compound's public assets with their inventory and leases"),
+    CMD("POST", "/api/v1/funds/{account}/assets/{asset_id}/steps", "funds", "funds_asset_step", "funds.assets.step", 201, "record the next step of 四步清底法 (部门盘点 → 物业提报 → 现场核验 → 群众审议)"),
+    CMD("POST", "/api/v1/funds/{account}/assets/{asset_id}/lease", "funds", "funds_asset_lease", "funds.assets.lease", 201, "lease an inventoried asset to an operator; its monthly rent is posted as 场地租金"),
+    CMD("POST", "/api/v1/funds/{account}/assets/{asset_id}/lease/end", "funds", "funds_asset_lease_end", "funds.assets.lease", 200, "end an asset's lease"),
+    CMD("POST", "/api/v1/funds/{account}/rent", "funds", "funds_rent_post", "funds.rent", 200, "post the rents due up to now (the service also does this on the 1st of each month)"),
 
     /* ---- budgets (services/budgets) ---- */
 
