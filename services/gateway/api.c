@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "services/gateway/apiutil.h"
 #include "services/gateway/gateway.h"
+#include "services/gateway/report_csv.h"
 #include "services/gateway/routes.h"
 
 #define COOKIE_NAME "zhili_session"
@@ -103,6 +104,7 @@ typedef struct {
     int ok_status;
     int64_t started_mono_ms;
     const char *command;   /* the route's Command member, to name fields as the client sent them */
+    const char *render;    /* the route's renderer of the result (report_csv.h), or NULL */
 } pending_t;
 
 static void on_gone(void *ctx)
@@ -152,6 +154,32 @@ static const char *strip_prefix(const char *field, const char *command)
     return strncmp(field, command, n) == 0 && field[n] == '\0' ? "body" : field;
 }
 
+/* A command route's result through its renderer (report_csv.h). */
+static void respond_rendered(zgw_t *gw, zhttp_req_t *req, const char *render, int status,
+                             json_t *result)
+{
+    if (strcmp(render, "report_csv") != 0) {
+        if (strcmp(render, "report") == 0) {
+            zgw_report_nulls(result);
+        }
+        respond_json(gw, req, status, result);
+        return;
+    }
+    char filename[96], disposition[160];
+    size_t len = 0;
+    char *csv = zgw_report_csv(result, &len, filename, sizeof filename);
+    json_decref(result);
+    if (csv == NULL) {
+        respond_error(gw, req, 500, "internal", "the CSV could not be made (out of memory)", NULL);
+        return;
+    }
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
+    zhttp_req_add_header(req, "content-disposition", disposition);
+    zgw_count_status(gw, status);
+    zhttp_respond(req, status, "text/csv; charset=utf-8", csv, len);
+    free(csv);
+}
+
 static void on_reply(void *ctx, const Zhili__V1__Reply *r)
 {
     pending_t *p = ctx;
@@ -160,7 +188,11 @@ static void on_reply(void *ctx, const Zhili__V1__Reply *r)
     zhttp_req_add_header(p->req, "x-request-id", r->request_id);
     if (r->status == ZHILI__V1__STATUS__STATUS_OK) {
         json_t *result = result_json(r);
-        respond_json(gw, p->req, p->ok_status, result ? result : json_object());
+        if (p->render != NULL) {
+            respond_rendered(gw, p->req, p->render, p->ok_status, result ? result : json_object());
+        } else {
+            respond_json(gw, p->req, p->ok_status, result ? result : json_object());
+        }
     } else {
         respond_error(gw, p->req, zgw_http_status((int)r->status),
                       zerr_name(zerr_from_status((int)r->status)), r->message,
@@ -344,7 +376,8 @@ static void command_route(zgw_t *gw, zhttp_req_t *req, const zgw_route_t *route,
     cmd->actor = &actor;
     pending_t *p = calloc(1, sizeof *p);
     ZASSERT(p != NULL);
-    *p = (pending_t){gw, req, 0, route->ok_status, zclock_mono_ms(), route->command};
+    *p = (pending_t){gw, req, 0, route->ok_status, zclock_mono_ms(), route->command,
+                     route->builtin};
     p->call = zgw_bus_call(gw->bus, route->service, cmd, (int)gw->cfg.call_timeout_ms, on_reply, p);
     cmd->actor = claimed;
     zhili__v1__command__free_unpacked(cmd, NULL);

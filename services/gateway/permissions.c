@@ -104,6 +104,16 @@ static const permission_row_t permission_table[] = {
     /* ---- budgets (services/budgets) ---- */
 
     /* ---- reporting (services/reporting) ---- */
+    /* docs/reporting.md: the one table, its drill-down to event references
+     * (no personal data) and alerts for those who lead and supervise; the
+     * red/black list (红黑榜) is published, so the compound's parties and
+     * residents read it too; rebuild is an operator's. */
+    {"report.read",
+     {"admin", "command_center", "staff", "grid_member", "police", "party_branch", NULL}},
+    {"report.redblack",
+     {"admin", "command_center", "staff", "grid_member", "police", "party_branch", "committee",
+      "supervisor", "property", "resident", NULL}},
+    {"report.rebuild", {"admin", NULL}},
 
     /* Used only by the test routes over the test service. */
     {"test.counter.read", {"admin", "staff", NULL}},

@@ -116,6 +116,15 @@ const zgw_route_t zgw_routes[] = {
     /* ---- budgets (services/budgets) ---- */
 
     /* ---- reporting (services/reporting) ---- */
+    /* docs/reporting.md. A command route whose `builtin` names a renderer
+     * (report_csv.c) has its result rendered: "report" writes a rate of a
+     * zero denominator as null, "report_csv" as CSV for Excel. */
+    {"GET", "/api/v1/report", ZGW_ROUTE_COMMAND, "reporting", "report_get", "report.read", 200, "report", false, "the one table (一张表): ?area=&period=2026-10|2026&level=community, each indicator this period and a year before, with totals"},
+    {"GET", "/api/v1/report.csv", ZGW_ROUTE_COMMAND, "reporting", "report_get", "report.read", 200, "report_csv", false, "the one table as CSV (UTF-8 with BOM, Chinese headers) for Excel"},
+    CMD("GET", "/api/v1/report/cells", "reporting", "report_cells", "report.read", 200, "drill-down: the events behind one cell (?area=&period=&indicator=&part=), paginated"),
+    CMD("GET", "/api/v1/report/redblack", "reporting", "report_redblack", "report.redblack", 200, "the property red/black list (红黑榜) of the compounds under ?area= for a month"),
+    CMD("GET", "/api/v1/report/alerts", "reporting", "report_alerts", "report.read", 200, "alert states (raised and cleared) inside the caller's scope"),
+    CMD("POST", "/api/v1/report/rebuild", "reporting", "report_rebuild", "report.rebuild", 200, "drop the projection and replay every source from seq 1 (operators)"),
 
     /* Test-only resources on the test counter service (tests/testsvc). */
     TEST("POST", "/api/v1/test/counters", "testsvc", "counter_add", "test.counter.write", 201, "add to a test counter"),

@@ -21,7 +21,8 @@ typedef struct {
     const char *command;     /* command routes: the Command oneof member, e.g. "counter_add" */
     const char *permission;  /* permissions.c key; NULL: no token needed */
     int ok_status;           /* 200, or 201 for creations */
-    const char *builtin;     /* builtin routes: "healthz", "stream", ... */
+    const char *builtin;     /* builtin routes: "healthz", "stream", ...; command routes:
+                              * NULL, or a renderer of the result (report_csv.h) */
     bool test_only;          /* only with ZHILI_GATEWAY_TEST_ROUTES=1 */
     const char *summary;     /* one line for docs and the route listing */
 } zgw_route_t;
