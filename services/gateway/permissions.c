@@ -102,6 +102,20 @@ static const permission_row_t permission_table[] = {
     {"funds.rent", {"admin", "staff", "property", "committee", NULL}},
 
     /* ---- budgets (services/budgets) ---- */
+    /* docs/budgets.md: budgets are public to the compound (开放式预算); the
+     * service re-checks the area, who drafts and which party signs. */
+    {"budgets.read",
+     {"admin", "command_center", "staff", "committee", "supervisor", "property", "party_branch",
+      "resident", NULL}},
+    {"budgets.draft", {"admin", "property", NULL}},
+    {"budgets.sign", {"committee", "party_branch", "property", NULL}},
+    {"budgets.query", {"resident", NULL}},
+    {"budgets.answer", {"committee", "property", NULL}},
+    {"budgets.lists", {"admin", "property", "committee", NULL}},
+    {"budgets.progress", {"property", NULL}},
+    {"budgets.meetings", {"admin", "staff", "committee", "party_branch", NULL}},
+    {"budgets.evaluate",
+     {"admin", "staff", "committee", "supervisor", "party_branch", "resident", NULL}},
 
     /* ---- reporting (services/reporting) ---- */
     /* docs/reporting.md: the one table, its drill-down to event references

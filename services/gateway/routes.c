@@ -114,6 +114,26 @@ const zgw_route_t zgw_routes[] = {
     CMD("POST", "/api/v1/funds/{account}/rent", "funds", "funds_rent_post", "funds.rent", 200, "post the rents due up to now (the service also does this on the 1st of each month)"),
 
     /* ---- budgets (services/budgets) ---- */
+    /* docs/budgets.md. {area} is the compound's 15-digit code; the service
+     * checks it against the caller's area and the co-signing roles. */
+    CMD("GET", "/api/v1/budgets/catalogue", "budgets", "budgets_catalogue_get", "budgets.read", 200, "the default catalogue: 6 categories, 28 items with codes and Chinese names"),
+    CMD("GET", "/api/v1/budgets/{area}/catalogue", "budgets", "budgets_catalogue_get", "budgets.read", 200, "a compound's catalogue: the default items with its own added or renamed ones"),
+    CMD("GET", "/api/v1/budgets/{area}/queries", "budgets", "budgets_queries_list", "budgets.read", 200, "owners' queries (质询) of the compound with their public answers, deadlines and overdue flags"),
+    CMD("POST", "/api/v1/budgets/{area}/queries/{id}/answer", "budgets", "budgets_query_answer", "budgets.answer", 200, "answer a query (the property company or the owners' committee), once; answers are public"),
+    CMD("POST", "/api/v1/budgets/{area}/evaluations", "budgets", "budgets_eval_record", "budgets.evaluate", 201, "record an evaluation (一查三评): account_check, questionnaire, rating (a resident, once a month) or branch"),
+    CMD("GET", "/api/v1/budgets/{area}/score/{month}", "budgets", "budgets_score_get", "budgets.read", 200, "the property service score of a month (DESIGN §5 formula) with its components"),
+    CMD("GET", "/api/v1/budgets/{area}/lists", "budgets", "budgets_lists_get", "budgets.read", 200, "the three lists (三张清单): party-branch functions, committee duties, property services with standards, progress and meetings"),
+    CMD("PUT", "/api/v1/budgets/{area}/services/{service}/standard", "budgets", "budgets_standard_set", "budgets.lists", 200, "set the compound's standard of a property service (S1-S6)"),
+    CMD("POST", "/api/v1/budgets/{area}/services/{service}/progress", "budgets", "budgets_progress_add", "budgets.progress", 201, "update the progress of a property service (线上更新履约进度) with date and note"),
+    CMD("POST", "/api/v1/budgets/{area}/meetings", "budgets", "budgets_meeting_record", "budgets.meetings", 201, "record a three-party evaluation meeting (三方评议会) with attendees and minutes"),
+    CMD("PUT", "/api/v1/budgets/{area}/items/{code}", "budgets", "budgets_item_set", "budgets.draft", 200, "add an item of the compound's own, or rename a default one"),
+    CMD("PUT", "/api/v1/budgets/{area}/{year}", "budgets", "budgets_draft", "budgets.draft", 200, "draft (or redraft) the year's budget: expected income and lines (以收定支)"),
+    CMD("GET", "/api/v1/budgets/{area}/{year}", "budgets", "budgets_get", "budgets.read", 200, "the year's budget: state, signatures, lines with reserved, spent and remaining"),
+    CMD("POST", "/api/v1/budgets/{area}/{year}/submit", "budgets", "budgets_submit", "budgets.draft", 200, "submit the draft for co-signing (联签联审)"),
+    CMD("POST", "/api/v1/budgets/{area}/{year}/sign", "budgets", "budgets_sign", "budgets.sign", 200, "co-sign as the caller's party (committee, party_branch, property); all three make it active"),
+    CMD("GET", "/api/v1/budgets/{area}/{year}/execution/{month}", "budgets", "budgets_execution_get", "budgets.read", 200, "execution of a month (每月执行公示): per line budget to date, actual, variance, rate"),
+    CMD("POST", "/api/v1/budgets/{area}/{year}/queries", "budgets", "budgets_query_raise", "budgets.query", 201, "a resident's query (质询) on a budget line; to be answered within 7 days"),
+    CMD("GET", "/api/v1/budgets/{area}/{year}/notice/{month}", "budgets", "budgets_notice_get", "budgets.read", 200, "the month's execution as a printable Chinese HTML notice for the bulletin board (公示栏), in {html}"),
 
     /* ---- reporting (services/reporting) ---- */
     /* docs/reporting.md. A command route whose `builtin` names a renderer
