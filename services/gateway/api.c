@@ -158,6 +158,15 @@ static const char *strip_prefix(const char *field, const char *command)
 static void respond_rendered(zgw_t *gw, zhttp_req_t *req, const char *render, int status,
                              json_t *result)
 {
+    json_t *html = strcmp(render, "html") == 0 ? json_object_get(result, "html") : NULL;
+    if (json_is_string(html)) {
+        /* A page to print and pin on the bulletin board (公示栏). */
+        zgw_count_status(gw, status);
+        zhttp_respond(req, status, "text/html; charset=utf-8", json_string_value(html),
+                      json_string_length(html));
+        json_decref(result);
+        return;
+    }
     if (strcmp(render, "report_csv") != 0) {
         if (strcmp(render, "report") == 0) {
             zgw_report_nulls(result);

@@ -134,6 +134,7 @@ const zgw_route_t zgw_routes[] = {
     CMD("GET", "/api/v1/budgets/{area}/{year}/execution/{month}", "budgets", "budgets_execution_get", "budgets.read", 200, "execution of a month (每月执行公示): per line budget to date, actual, variance, rate"),
     CMD("POST", "/api/v1/budgets/{area}/{year}/queries", "budgets", "budgets_query_raise", "budgets.query", 201, "a resident's query (质询) on a budget line; to be answered within 7 days"),
     CMD("GET", "/api/v1/budgets/{area}/{year}/notice/{month}", "budgets", "budgets_notice_get", "budgets.read", 200, "the month's execution as a printable Chinese HTML notice for the bulletin board (公示栏), in {html}"),
+    {"GET", "/api/v1/budgets/{area}/{year}/notice/{month}/print", ZGW_ROUTE_COMMAND, "budgets", "budgets_notice_get", "budgets.read", 200, "html", false, "the same notice as a text/html page to print for the bulletin board (公示栏)"},
 
     /* ---- reporting (services/reporting) ---- */
     /* docs/reporting.md. A command route whose `builtin` names a renderer

@@ -376,6 +376,10 @@ def test_http_routes(stack):
     r = requests.get(f"{gw.url}/api/v1/budgets/{A}/{YEAR}/notice/11", headers=h["resident"],
                      timeout=10)
     assert r.status_code == 200 and "预算执行情况公示" in r.json()["html"], r.text
+    page = requests.get(f"{gw.url}/api/v1/budgets/{A}/{YEAR}/notice/11/print",
+                        headers=h["resident"], timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert page.text == r.json()["html"]
     c.ok({"budgets_get": {"area": A, "year": YEAR}})
 
 
