@@ -149,6 +149,12 @@ static int start_http(app_t *app)
     zhttp_server_handle(gw->http, "/healthz", zgw_on_request, gw);
     zhttp_server_handle(gw->http, "/readyz", zgw_on_request, gw);
     zhttp_server_handle(gw->http, "/metrics", zgw_on_request, gw);
+    /* Build-tree assets (ECharts from npm, web/package.json) under /assets/ when
+     * ZHILI_WEB_ASSETS names their directory; the page works without them. */
+    const char *assets = getenv("ZHILI_WEB_ASSETS");
+    if (assets != NULL && assets[0] != '\0') {
+        zhttp_server_static(gw->http, "/assets/", assets);
+    }
     zhttp_server_static(gw->http, "/", gw->cfg.web_dir);
     int rc = zhttp_server_start(gw->http);
     if (rc != 0) {

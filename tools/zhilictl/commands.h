@@ -3,8 +3,13 @@
 #ifndef ZHILI_ZHILICTL_COMMANDS_H
 #define ZHILI_ZHILICTL_COMMANDS_H
 
+#include <stdbool.h>
+
 #include "common/bus.h"
 #include "common/config.h"
+
+/* True once SIGINT or SIGTERM arrived: long-running subcommands stop. */
+bool zctl_stopping(void);
 
 /* argv[0] is the subcommand ("import", "export", "qr"); returns the exit status. */
 int zctl_grid(zbus_client_t *client, const zcfg_common_t *cfg, int argc, char **argv);

@@ -316,7 +316,7 @@ static void sim_run(sim_t *s)
     int64_t per_push_us = (int64_t)1000000 * (s->o.batch ? s->o.batch : 1) / s->o.rate;
     int64_t next_due = start, next_report = start + 1000000;
     long pushes = 0, last_accepted = 0;
-    for (;;) {
+    while (!zctl_stopping()) {
         int64_t now = now_us();
         for (int i = 0; i < s->o.connections && now >= next_due && now < end; i++) {
             slot_t *slot = &s->slots[i];

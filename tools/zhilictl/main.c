@@ -34,6 +34,11 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+bool zctl_stopping(void)
+{
+    return stop_requested != 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr,
