@@ -69,7 +69,7 @@
 #define SSE_EVENTS_PER_WAIT 256
 #define SSE_READY_TIMEOUT_MS 60000
 #define BARRIER_TIMEOUT_MS 60000
-#define FANOUT_IDLE_MS 30000    /* give up this long after the last delivery */
+#define FANOUT_IDLE_MS 30000 /* give up this long after the last delivery */
 #define FANOUT_TIMEOUT_MS 600000
 #define LATENCY_DRAIN_US 3000000
 #define LOAD_TIMEOUT_MS 300000
@@ -87,15 +87,15 @@
 #define TARGET_KIB_PER_CONN 20.0
 
 typedef struct {
-    int clients;           /* SSE clients for fanout and memory */
-    long events;           /* fanout, paced phase: events */
-    long fanout_rate;      /* fanout, paced phase: events/s (0: as fast as the window allows) */
-    long burst_events;     /* fanout, burst phase: events */
-    long window;           /* fanout producer: commands in flight */
+    int clients;       /* SSE clients for fanout and memory */
+    long events;       /* fanout, paced phase: events */
+    long fanout_rate;  /* fanout, paced phase: events/s (0: as fast as the window allows) */
+    long burst_events; /* fanout, burst phase: events */
+    long window;       /* fanout producer: commands in flight */
     int wrk_seconds, wrk_connections, wrk_threads;
     int latency_s, rate_per_s, latency_clients;
-    long queue_bytes;      /* ZHILI_STREAM_QUEUE_BYTES for the gateway; 0 for its default */
-    int idle_wait_s;       /* 0: do not wait for an idle machine */
+    long queue_bytes; /* ZHILI_STREAM_QUEUE_BYTES for the gateway; 0 for its default */
+    int idle_wait_s;  /* 0: do not wait for an idle machine */
     int reader_threads;
     bool verbose;
     const char *only;
@@ -112,7 +112,7 @@ typedef struct {
     void *zctx;
     zbus_client_t *control; /* readiness, stats and markers */
     char token[TOKEN_BYTES_MAX];
-    int marks;              /* barrier markers sent so far (unique request ids) */
+    int marks; /* barrier markers sent so far (unique request ids) */
 } bench_stack_t;
 
 /* The children and a running wrk, for the signal handler. */
@@ -351,7 +351,8 @@ static int tcp_connect(int port)
     if (fd < 0) {
         return -1;
     }
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {HTTP_TIMEOUT_S, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -394,7 +395,8 @@ static int http_simple(int port, const char *method, const char *path, const cha
         snprintf(body_head, sizeof body_head,
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n", strlen(body));
     }
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s"
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s"
                      "Connection: close\r\n\r\n%s",
                      method, path, port, auth, body_head, body);
     if (n < 0 || (size_t)n >= sizeof req) {
@@ -407,8 +409,8 @@ static int http_simple(int port, const char *method, const char *path, const cha
     size_t len = 0;
     if (send_all(fd, req, (size_t)n) == 0) {
         ssize_t got;
-        while (len < cap - 1 && ((got = recv(fd, out + len, cap - 1 - len, 0)) > 0 ||
-                                 (got < 0 && errno == EINTR))) {
+        while (len < cap - 1 &&
+               ((got = recv(fd, out + len, cap - 1 - len, 0)) > 0 || (got < 0 && errno == EINTR))) {
             len += got > 0 ? (size_t)got : 0;
         }
     }
@@ -740,8 +742,8 @@ static unsigned long long proc_ticks_of(pid_t pid, pid_t tid)
         fclose(f);
         const char *p = strrchr(buf, ')');
         /* after ")": state(3) ... utime(14) stime(15) */
-        if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                                &ut, &stt) != 2) {
+        if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                                &stt) != 2) {
             ut = stt = 0;
         }
     }
@@ -777,12 +779,12 @@ static long proc_kib(pid_t pid, const char *field)
 
 typedef struct {
     int fd;
-    int index;            /* in the fleet */
-    int status;           /* HTTP status; -1 when the headers never came */
+    int index;  /* in the fleet */
+    int status; /* HTTP status; -1 when the headers never came */
     bool streaming, eof;
     size_t head_len, line_len;
-    bool block_event;     /* the current block has an "event:" line: not an event */
-    long events;          /* "data:" lines of events */
+    bool block_event; /* the current block has an "event:" line: not an event */
+    long events;      /* "data:" lines of events */
     char head[SSE_HEAD_BYTES_MAX];
     char line[SSE_LINE_BYTES_MAX];
 } sse_client_t;
@@ -790,14 +792,14 @@ typedef struct {
 /* A reader thread with its own epoll set; a client belongs to one group. */
 typedef struct {
     int epfd;
-    const char *rid_prefix;  /* parse request ids "<prefix><i>" (NULL: count only) */
+    const char *rid_prefix; /* parse request ids "<prefix><i>" (NULL: count only) */
     long rid_count;
-    atomic_llong *recv_us;   /* [client index * rid_count + i], 0 until received */
-    atomic_int ready;        /* clients whose headers are in (or failed) */
-    atomic_int with_event;   /* clients that got at least one event */
+    atomic_llong *recv_us; /* [client index * rid_count + i], 0 until received */
+    atomic_int ready;      /* clients whose headers are in (or failed) */
+    atomic_int with_event; /* clients that got at least one event */
     atomic_int eofs;
-    atomic_long total;       /* event data lines, every client of the group */
-    atomic_llong last_us;    /* the latest receipt of an event */
+    atomic_long total;    /* event data lines, every client of the group */
+    atomic_llong last_us; /* the latest receipt of an event */
     atomic_int stop;
     pthread_t thread;
     char *buf;
@@ -1075,8 +1077,10 @@ static int fleet_open(sse_fleet_t *f, bench_stack_t *st, int count, int groups,
         sleep_ms(10);
     }
     if (failed > 0 || fleet_ready(f) < count) {
-        fprintf(stderr, "zhili-bench-gateway: %d of %d streams did not connect, %d did not "
-                "answer\n", failed, count, count - failed - fleet_ready(f));
+        fprintf(stderr,
+                "zhili-bench-gateway: %d of %d streams did not connect, %d did not "
+                "answer\n",
+                failed, count, count - failed - fleet_ready(f));
         return -1;
     }
     /* The readers are done with the headers: statuses are stable now. */
@@ -1172,6 +1176,28 @@ static int fleet_warm(bench_stack_t *st, sse_fleet_t *f)
         sleep_ms(5);
     }
     return fleet_with_event(f) == f->count ? 0 : -1;
+}
+
+/* Streams the bench closed stay open in the gateway until a write to them
+ * fails (it reads nothing from a streaming connection), and closing a
+ * thousand at once stalls its loop for tens of milliseconds. Marker events
+ * make those writes fail now, so the next measurement does not pay for
+ * them: until the gateway counts `want` streams again. */
+static int streams_reap(bench_stack_t *st, double want)
+{
+    int64_t end = zclock_mono_ms() + BARRIER_TIMEOUT_MS;
+    while (zclock_mono_ms() < end) {
+        double n = metric_get(st, "zhili_gateway_stream_clients");
+        if (n >= 0 && n <= want) {
+            return 0;
+        }
+        char rid[48];
+        snprintf(rid, sizeof rid, "reap%d-0", ++st->marks);
+        marker_send(st, rid);
+        sleep_ms(50);
+    }
+    fprintf(stderr, "zhili-bench-gateway: closed streams were not noticed in time\n");
+    return -1;
 }
 
 typedef struct {
@@ -1285,8 +1311,8 @@ static void wrk_parse(const char *out, wrk_result_t *r)
             r->p99_ms = wrk_ms(p + 3 + strspn(p + 3, " \t"));
         } else if (strncmp(p, "Non-2xx or 3xx responses:", 25) == 0) {
             r->non2xx = strtol(p + 25, NULL, 10);
-        } else if (sscanf(p, "Socket errors: connect %ld, read %ld, write %ld, timeout %ld", &a,
-                          &b, &c, &d) == 4) {
+        } else if (sscanf(p, "Socket errors: connect %ld, read %ld, write %ld, timeout %ld", &a, &b,
+                          &c, &d) == 4) {
             r->socket_errors = a + b + c + d;
         } else if (sscanf(p, "%ld requests in", &a) == 1) {
             r->requests = a;
@@ -1372,8 +1398,8 @@ static int section_read(bench_stack_t *st, const opts_t *o)
     printf("wrk with %d connections on %d threads for %d s read one counter at %.0f req/s "
            "(p50 %.2f ms, p99 %.2f ms), each request authenticated, routed through the broker "
            "to testsvc and answered from LMDB; %ld non-2xx (target >= %.0f req/s: %s).\n",
-           o->wrk_connections, o->wrk_threads, o->wrk_seconds, r.rps, r.p50_ms, r.p99_ms,
-           r.non2xx, TARGET_READ_RPS, r.rps >= TARGET_READ_RPS ? "met" : "MISSED");
+           o->wrk_connections, o->wrk_threads, o->wrk_seconds, r.rps, r.p50_ms, r.p99_ms, r.non2xx,
+           TARGET_READ_RPS, r.rps >= TARGET_READ_RPS ? "met" : "MISSED");
     return r.non2xx == 0 ? 0 : -1;
 }
 
@@ -1415,6 +1441,7 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
     if (hub_barrier(st) != 0) {
         return -1;
     }
+    double clients0 = metric_get(st, "zhili_gateway_stream_clients");
     double dropped0 = metric_get(st, "zhili_gateway_stream_dropped_slow_total");
     int groups = o->reader_threads < o->clients ? o->reader_threads : o->clients;
     sse_fleet_t f;
@@ -1430,8 +1457,8 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
     long base = fleet_total(&f); /* one warm-up event each */
     char prefix[32];
     snprintf(prefix, sizeof prefix, "fan-%s-", label);
-    bench_load_t l = {.prefix = prefix, .counter = "f", .count = events, .window = o->window,
-                      .rate = rate};
+    bench_load_t l = {
+        .prefix = prefix, .counter = "f", .count = events, .window = o->window, .rate = rate};
     l.client = zbus_client_new(st->zctx, st->broker);
     ZASSERT(l.client != NULL);
     long expected = events * (long)o->clients;
@@ -1458,6 +1485,9 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
         dropped = metric_get(st, "zhili_gateway_stream_dropped_slow_total");
     }
     dropped = dropped >= 0 && dropped0 >= 0 ? dropped - dropped0 : -1;
+    if (streams_reap(st, clients0) != 0) {
+        rc = -1;
+    }
     double rate_got = per_s((double)got, last_us - l.start_us);
     double produced = per_s((double)l.ok, l.end_us - l.start_us);
     printf("fanout_%s_clients %d\n", label, o->clients);
@@ -1476,10 +1506,10 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
            "(%.0f counted as slow) and its RSS peaked at %ld MiB (target >= %.0f/s without "
            "loss: %s).\n",
            label, events, produced, rate > 0 ? "paced" : "pipelined, as fast as acknowledged",
-           o->clients, got, expected, rate_got, eofs, dropped, hwm_kib / 1024,
-           TARGET_FANOUT_PER_S, rate_got >= TARGET_FANOUT_PER_S && got == expected ? "met" : "MISSED");
+           o->clients, got, expected, rate_got, eofs, dropped, hwm_kib / 1024, TARGET_FANOUT_PER_S,
+           rate_got >= TARGET_FANOUT_PER_S && got == expected ? "met" : "MISSED");
     fflush(stdout);
-    return l.ok == events ? 0 : -1;
+    return rc == 0 && l.ok == events ? 0 : -1;
 }
 
 /* Paced first (a steady rate the gateway can hold or not), then a burst
@@ -1487,7 +1517,8 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
 static int section_fanout(bench_stack_t *st, const opts_t *o)
 {
     printf("\n[fanout] %d SSE clients on topics=testsvc.: %ld events at %ld/s, then a burst of "
-           "%ld\n", o->clients, o->events, o->fanout_rate, o->burst_events);
+           "%ld\n",
+           o->clients, o->events, o->fanout_rate, o->burst_events);
     int rc = 0;
     if (o->events > 0 && fanout_phase(st, o, "paced", o->events, o->fanout_rate) != 0) {
         rc = -1;
@@ -1503,8 +1534,8 @@ static int section_fanout(bench_stack_t *st, const opts_t *o)
 typedef struct {
     zbus_client_t *client;
     long count, replied, ok;
-    atomic_llong *sent_us;  /* 0 until sent */
-    int64_t *ack_us;        /* reply latency, -1 until answered */
+    atomic_llong *sent_us; /* 0 until sent */
+    int64_t *ack_us;       /* reply latency, -1 until answered */
     int64_t late_max_us;
     long late_sends;
 } bench_lat_t;
@@ -1588,7 +1619,8 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
     long count = (long)o->rate_per_s * o->latency_s;
     int clients = o->latency_clients;
     printf("\n[latency] counter_add at %d/s for %d s to %d SSE client(s): send -> event "
-           "received\n", o->rate_per_s, o->latency_s, clients);
+           "received\n",
+           o->rate_per_s, o->latency_s, clients);
     long samples = count * clients;
     atomic_llong *recv_us = calloc((size_t)samples, sizeof *recv_us);
     bench_lat_t b = {.count = count};
@@ -1642,8 +1674,7 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
         int64_t r = atomic_load(&recv_us[k]), s = atomic_load(&b.sent_us[k % count]);
         if (r != 0 && s != 0 && r - s > TARGET_LATENCY_P99_US / 2) {
             printf("latency_slow_sample at_ms %lld latency_us %lld ack_us %lld\n",
-                   (long long)(s - t0) / 1000, (long long)(r - s),
-                   (long long)b.ack_us[k % count]);
+                   (long long)(s - t0) / 1000, (long long)(r - s), (long long)b.ack_us[k % count]);
             slow_printed++;
         }
     }
@@ -1674,9 +1705,9 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
                "SSE client(s) %ld of %ld times: from the send to the event's arrival p50 %.2f ms, "
                "p99 %.2f ms, p999 %.2f ms, max %.2f ms, including the fsync'd commit (the "
                "command's own reply: p50 %.2f ms, p99 %.2f ms) (target p99 <= %d ms: %s).\n",
-               count, o->rate_per_s, clients, n, samples, (double)q[0] / 1000,
-               (double)q[1] / 1000, (double)q[2] / 1000, (double)q[3] / 1000, (double)a[0] / 1000,
-               (double)a[1] / 1000, TARGET_LATENCY_P99_US / 1000,
+               count, o->rate_per_s, clients, n, samples, (double)q[0] / 1000, (double)q[1] / 1000,
+               (double)q[2] / 1000, (double)q[3] / 1000, (double)a[0] / 1000, (double)a[1] / 1000,
+               TARGET_LATENCY_P99_US / 1000,
                q[1] <= TARGET_LATENCY_P99_US && n == samples ? "met" : "MISSED");
     }
     free(lat);
@@ -1846,8 +1877,10 @@ static int opts_parse(opts_t *o, int argc, char **argv)
         }
     }
     if ((long)o->rate_per_s * o->latency_s * o->latency_clients > LATENCY_SAMPLES_MAX) {
-        fprintf(stderr, "zhili-bench-gateway: --rate x --latency-s x --latency-clients must "
-                        "stay under %ld\n", LATENCY_SAMPLES_MAX);
+        fprintf(stderr,
+                "zhili-bench-gateway: --rate x --latency-s x --latency-clients must "
+                "stay under %ld\n",
+                LATENCY_SAMPLES_MAX);
         return -1;
     }
     return 0;
@@ -1878,9 +1911,8 @@ static void header(const opts_t *o)
     printf("options: clients %d events %ld fanout_rate %ld burst_events %ld window %ld wrk %d s "
            "-c%d -t%d latency %d s at %d/s to %d client(s) queue_bytes %ld readers %d\n",
            o->clients, o->events, o->fanout_rate, o->burst_events, o->window, o->wrk_seconds,
-           o->wrk_connections,
-           o->wrk_threads, o->latency_s, o->rate_per_s, o->latency_clients, o->queue_bytes,
-           o->reader_threads);
+           o->wrk_connections, o->wrk_threads, o->latency_s, o->rate_per_s, o->latency_clients,
+           o->queue_bytes, o->reader_threads);
     print_loadavg("start");
     fflush(stdout);
 }
@@ -1927,8 +1959,8 @@ static int section_run(bench_stack_t *st, const opts_t *o, const section_t *sec)
         printf("cpu_%s_pct_of_one_core %.0f\n", names[i], 100.0 * s / wall_s);
     }
     printf("cpu_gateway_loop_thread_pct_of_one_core %.0f\n",
-           100.0 * (double)(proc_ticks_of(st->gateway_pid, st->gateway_pid) - loop0) /
-               (double)hz / wall_s);
+           100.0 * (double)(proc_ticks_of(st->gateway_pid, st->gateway_pid) - loop0) / (double)hz /
+               wall_s);
     double tools = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
                    (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
@@ -1963,8 +1995,10 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (rlim_t)o.clients + 256) {
-        fprintf(stderr, "zhili-bench-gateway: %d clients need more open files than the limit "
-                        "(%llu)\n", o.clients, (unsigned long long)nofile.rlim_cur);
+        fprintf(stderr,
+                "zhili-bench-gateway: %d clients need more open files than the limit "
+                "(%llu)\n",
+                o.clients, (unsigned long long)nofile.rlim_cur);
         return 2;
     }
     header(&o);

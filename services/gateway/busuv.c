@@ -121,12 +121,27 @@ static void call_unlink_free(zgw_bus_t *b, call_t *c)
     free(c);
 }
 
+static bool has_more(void *socket);
+static void on_idle(uv_idle_t *h);
+
+/* Sending on a ZeroMQ socket can consume the ZMQ_FD edge of a reply that has
+ * already arrived: look, and drain next turn if one waits (else it would sit
+ * until the sweep, up to SWEEP_MS). */
+static void kick(zgw_bus_t *b)
+{
+    if (!b->more_active && !b->closing && has_more(zbus_client_socket(b->client))) {
+        uv_idle_start(&b->more, on_idle);
+        b->more_active = true;
+    }
+}
+
 static void call_send(zgw_bus_t *b, call_t *c)
 {
     int64_t left = c->deadline_mono_ms - zclock_mono_ms();
     int64_t deadline = zclock_wall_ms() + (left > 50 ? left - 50 : 0);
     zbus_client_send(b->client, c->service, c->request_id, deadline, c->cmd, c->cmd_len);
     c->resend_mono_ms = zclock_mono_ms() + ZBUS_ATTEMPT_MS;
+    kick(b);
 }
 
 /* Answer c with a reply the gateway makes itself (deadline passed). */
@@ -392,6 +407,7 @@ int zgw_bus_broker_stats(zgw_bus_t *self, int timeout_ms, zgw_on_stats_fn on_sta
     }
     self->waiters[self->waiter_count++] =
         (stats_waiter_t){on_stats, ctx, zclock_mono_ms() + timeout_ms};
+    kick(self);
     return 0;
 }
 
