@@ -50,6 +50,13 @@ static int usage(void)
             "[--expires-days N]\n"
             "       zhilictl token revoke ID\n"
             "       zhilictl token list\n"
+            "       zhilictl import units FILE.csv [--skip-bad]   (grid; docs/grid.md)\n"
+            "       zhilictl export units --area PREFIX\n"
+            "       zhilictl qr --area PREFIX --out DIR [--base-url URL]\n"
+            "       zhilictl hotline --rate N --duration S --area PREFIX   (docs/petitions.md)\n"
+            "       zhilictl funds verify|statement ...   (docs/funds.md)\n"
+            "       zhilictl reporting rebuild|export|alerts ...   (docs/reporting.md)\n"
+            "each service subcommand prints its own usage when called without arguments\n"
             "environment: ZHILI_BROKER (tcp://127.0.0.1:7100), ZHILI_EVENTS_SUB "
             "(tcp://127.0.0.1:7102)\n");
     return 2;
