@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common/bench_util.h"
 #include "common/bus.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -50,7 +51,7 @@
 
 #define CHILDREN_MAX 4
 #define ENV_OVERRIDES_MAX 8
-#define ENV_VAR_BYTES_MAX 128
+#define ENV_VAR_BYTES_MAX ZBENCH_ENV_VAR_BYTES_MAX
 #define ENDPOINT_BYTES_MAX 64
 #define TOKEN_BYTES_MAX 256
 #define READY_TIMEOUT_MS 15000
@@ -168,61 +169,6 @@ static void on_signal(int sig)
     _exit(130);
 }
 
-/* Free loopback ports: bind port 0, read the port back; all held open until
- * every one is picked so they differ. */
-static int ports_pick(int *ports, int count)
-{
-    int fds[4] = {-1, -1, -1, -1};
-    int rc = 0;
-    ZASSERT(count <= 4);
-    for (int i = 0; i < count && rc == 0; i++) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof a;
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
-            getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
-            rc = -1;
-        } else {
-            ports[i] = ntohs(a.sin_port);
-        }
-    }
-    for (int i = 0; i < count; i++) {
-        if (fds[i] >= 0) {
-            close(fds[i]);
-        }
-    }
-    return rc;
-}
-
-/* environ without the overridden names, then the overrides; built before
- * fork because the child of a threaded process may call only
- * async-signal-safe functions before it execs. */
-static char **env_build(char over[][ENV_VAR_BYTES_MAX], int n)
-{
-    extern char **environ;
-    size_t count = 0;
-    while (environ[count] != NULL) {
-        count++;
-    }
-    char **envp = calloc(count + (size_t)n + 1, sizeof *envp);
-    ZASSERT(envp != NULL);
-    size_t k = 0;
-    for (size_t i = 0; i < count; i++) {
-        bool replaced = false;
-        for (int j = 0; j < n && !replaced; j++) {
-            size_t name_len = (size_t)(strchr(over[j], '=') - over[j]) + 1;
-            replaced = strncmp(environ[i], over[j], name_len) == 0;
-        }
-        if (!replaced) {
-            envp[k++] = environ[i];
-        }
-    }
-    for (int j = 0; j < n; j++) {
-        envp[k++] = over[j];
-    }
-    return envp;
-}
-
 /* Start bin_dir/binary with the overrides; its pid, or -1. */
 static pid_t child_spawn(bench_stack_t *st, const char *binary, char over[][ENV_VAR_BYTES_MAX],
                          int n)
@@ -234,7 +180,7 @@ static pid_t child_spawn(bench_stack_t *st, const char *binary, char over[][ENV_
         fprintf(stderr, "zhili-bench-gateway: %s is missing; build the project first\n", path);
         return -1;
     }
-    char **envp = env_build(over, n);
+    char **envp = zbench_env_build(over, n);
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
@@ -618,7 +564,7 @@ static int stack_configure(bench_stack_t *st)
         return -1;
     }
     int ports[4];
-    if (ports_pick(ports, 4) != 0) {
+    if (zbench_ports_pick(ports, 4) != 0) {
         return -1;
     }
     snprintf(st->broker, sizeof st->broker, "tcp://127.0.0.1:%d", ports[0]);

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common/bench_util.h"
 #include "common/bus.h"
 #include "common/caltime.h"
 #include "common/clock.h"
@@ -176,28 +177,6 @@ static void on_signal(int sig)
     _exit(130);
 }
 
-static int ports_pick(int ports[3])
-{
-    int fds[3] = {-1, -1, -1}, rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof a;
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
-            getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
-            rc = -1;
-        } else {
-            ports[i] = ntohs(a.sin_port);
-        }
-    }
-    for (int i = 0; i < 3; i++) {
-        if (fds[i] >= 0) {
-            close(fds[i]);
-        }
-    }
-    return rc;
-}
-
 static int stack_configure(stack_t_ *st)
 {
     ssize_t n = readlink("/proc/self/exe", st->self, sizeof st->self - 1);
@@ -209,7 +188,7 @@ static int stack_configure(stack_t_ *st)
     *strrchr(st->bin_dir, '/') = '\0';
     snprintf(st->dir, sizeof st->dir, "/tmp/zhili-bench-reporting-XXXXXX");
     int ports[3];
-    if (mkdtemp(st->dir) == NULL || ports_pick(ports) != 0) {
+    if (mkdtemp(st->dir) == NULL || zbench_ports_pick(ports, 3) != 0) {
         return -1;
     }
     char ep[3][64];
