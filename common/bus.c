@@ -1,5 +1,6 @@
 #include "common/bus.h"
 
+#include <pthread.h>
 #include <errno.h>
 #include <poll.h>
 #include <sodium.h>
@@ -163,11 +164,61 @@ bool zbus_name_valid(const char *name)
     return true;
 }
 
+static struct {
+    char prefix[17];
+    uint64_t next;
+    bool ready, atfork;
+} request_ids;
+
+static void request_ids_forked(void)
+{
+    request_ids.ready = false; /* the child draws its own prefix */
+}
+
 void zbus_request_id_new(char out[33])
 {
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(out, 33, raw, sizeof raw);
+    if (!request_ids.ready) {
+        unsigned char raw[8];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(request_ids.prefix, sizeof request_ids.prefix, raw, sizeof raw);
+        request_ids.next = 0;
+        request_ids.ready = true;
+        if (!request_ids.atfork) {
+            request_ids.atfork = pthread_atfork(NULL, NULL, request_ids_forked) == 0;
+        }
+    }
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, request_ids.prefix, 16);
+    uint64_t n = request_ids.next++;
+    for (int i = 31; i >= 16; i--) {
+        out[i] = hex[n & 15];
+        n >>= 4;
+    }
+    out[32] = '\0';
+}
+
+int zbus_request_id_scoped(const char *actor_id, const char *key, size_t key_len, char *out,
+                           size_t cap)
+{
+    size_t id_len = actor_id != NULL ? strlen(actor_id) : 0;
+    if (id_len + 1 + key_len + 1 > cap) {
+        return ZE_INVALID;
+    }
+    memcpy(out, actor_id, id_len);
+    out[id_len] = '.';
+    memcpy(out + id_len + 1, key, key_len);
+    out[id_len + 1 + key_len] = '\0';
+    return 0;
+}
+
+const char *zbus_request_id_key(const char *request_id, const char *actor_id)
+{
+    size_t id_len = actor_id != NULL ? strlen(actor_id) : 0;
+    if (id_len > 0 && strncmp(request_id, actor_id, id_len) == 0 && request_id[id_len] == '.' &&
+        request_id[id_len + 1] != '\0') {
+        return request_id + id_len + 1;
+    }
+    return request_id;
 }
 
 /* ---- client ------------------------------------------------------------- */

@@ -81,8 +81,23 @@ int zbus_reply_pack(const char *request_id, int code, const char *message, uint8
 /* Valid names: 1..ZBUS_NAME_BYTES_MAX of [a-z0-9_-], optionally "@<digits>". */
 bool zbus_name_valid(const char *name);
 
-/* 32 hex characters of randomness, NUL-terminated. */
+/* A fresh request id: 32 hex characters, NUL-terminated. The first 16 are
+ * random per process (drawn again in a forked child), the last 16 count,
+ * so ids are unique without a system call per id (getrandom was ~1% of the
+ * gateway's CPU on its read route). Not for secrets. Loop thread only. */
 void zbus_request_id_new(char out[33]);
+
+/* Services remember answers by request_id alone, so a client's own
+ * Idempotency-Key is scoped to its caller before it becomes one:
+ * "<actor_id>.<key>". Two callers using the same key (two districts'
+ * hotlines numbering tickets alike) then never receive each other's answers
+ * or have their commands swallowed. `cap` includes the NUL; ZE_INVALID when
+ * the result would not fit. */
+int zbus_request_id_scoped(const char *actor_id, const char *key, size_t key_len, char *out,
+                           size_t cap);
+/* The client's key inside a request_id scoped to `actor_id`, else the whole
+ * request_id (for what is shown to people, e.g. a hotline ticket number). */
+const char *zbus_request_id_key(const char *request_id, const char *actor_id);
 
 /* ---- client: call services by name through the broker ------------------- */
 

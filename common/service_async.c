@@ -72,6 +72,10 @@ struct zsvc_async {
     char endpoint[64];
     uint64_t counter;
     uint64_t order;
+    /* Slots in use, so that the scans made for every command and batch cost
+     * nothing in a service that defers and calls nothing (they were ~5% of
+     * the test service's CPU with 1024 empty slots each). */
+    int deferred_n, calls_n;
 };
 
 /* ---- continuations as commands ----------------------------------------- */
@@ -139,7 +143,7 @@ void zsvc_async_drain(zsvc_t *s)
     }
     /* Calls that got no reply in time: resend under the same id, or give up. */
     int64_t now = zclock_mono_ms();
-    for (int i = 0; i < ZSVC_OUTCALLS_MAX; i++) {
+    for (int i = 0; i < ZSVC_OUTCALLS_MAX && a->calls_n > 0; i++) {
         outcall_t *c = &a->calls[i];
         if (!c->used || !c->sent) {
             continue;
@@ -172,7 +176,7 @@ void zsvc_async_drain(zsvc_t *s)
 bool zsvc_async_on_reply(zsvc_t *s, const Zhili__V1__Reply *r)
 {
     struct zsvc_async *a = s->async;
-    for (int i = 0; i < ZSVC_OUTCALLS_MAX; i++) {
+    for (int i = 0; i < ZSVC_OUTCALLS_MAX && a->calls_n > 0; i++) {
         outcall_t *c = &a->calls[i];
         if (!c->used || !c->sent || strcmp(c->rid, r->request_id) != 0) {
             continue;
@@ -185,6 +189,7 @@ bool zsvc_async_on_reply(zsvc_t *s, const Zhili__V1__Reply *r)
         }
         free(c->cmd);
         memset(c, 0, sizeof *c);
+        a->calls_n--;
         return true;
     }
     return false;
@@ -194,11 +199,15 @@ bool zsvc_async_on_reply(zsvc_t *s, const Zhili__V1__Reply *r)
 
 static deferred_t *deferred_find(struct zsvc_async *a, const char *request_id)
 {
+    if (a->deferred_n == 0) {
+        return NULL;
+    }
     int64_t now = zclock_mono_ms();
     for (int i = 0; i < ZSVC_DEFERRED_MAX; i++) {
         deferred_t *d = &a->deferred[i];
         if (d->used && now >= d->until_mono_ms) {
             d->used = false; /* its caller gave up long ago */
+            a->deferred_n--;
         }
         if (d->used && strcmp(d->request_id, request_id) == 0) {
             return d;
@@ -234,7 +243,10 @@ void zsvc_async_defer(zsvc_t *s, job_t *job)
         zlog(ZLOG_WARN, "deferred_full", "request_id", job->request_id, NULL);
         return;
     }
-    slot->used = true;
+    if (!slot->used) {
+        slot->used = true;
+        a->deferred_n++;
+    }
     snprintf(slot->request_id, sizeof slot->request_id, "%s", job->request_id);
     memcpy(slot->cid[0], job->cid, job->cid_len);
     slot->cid_len[0] = job->cid_len;
@@ -256,6 +268,7 @@ void zsvc_async_complete(zsvc_t *s, const char *reply_to, const uint8_t *reply, 
         zbus_send(s->worker, 4, data, lens);
     }
     d->used = false;
+    s->async->deferred_n--;
 }
 
 /* ---- starting work from a handler --------------------------------------- */
@@ -282,6 +295,7 @@ int zsvc_call(zsvc_ctx_t *ctx, const char *service, const Zhili__V1__Command *cm
         return ZE_INVALID;
     }
     c->used = true;
+    a->calls_n++;
     c->sent = false; /* sent after the batch commits; dropped if it does not */
     c->order = ++a->order;
     snprintf(c->rid, sizeof c->rid, "%s", cmd->request_id);
@@ -327,11 +341,12 @@ zsvc_async_mark_t zsvc_async_mark(zsvc_t *s)
 void zsvc_async_rollback(zsvc_t *s, zsvc_async_mark_t mark)
 {
     struct zsvc_async *a = s->async;
-    for (int i = 0; i < ZSVC_OUTCALLS_MAX; i++) {
+    for (int i = 0; i < ZSVC_OUTCALLS_MAX && a->calls_n > 0; i++) {
         outcall_t *c = &a->calls[i];
         if (c->used && !c->sent && c->order > mark.order) {
             free(c->cmd);
             memset(c, 0, sizeof *c);
+            a->calls_n--;
         }
     }
     if (a->batch_work == mark.work) {
@@ -362,16 +377,18 @@ void zsvc_async_rollback(zsvc_t *s, zsvc_async_mark_t mark)
 void zsvc_async_batch_reset(zsvc_t *s)
 {
     struct zsvc_async *a = s->async;
-    for (int i = 0; i < ZSVC_DEFERRED_MAX; i++) {
+    for (int i = 0; i < ZSVC_DEFERRED_MAX && a->deferred_n > 0; i++) {
         if (a->deferred[i].used && a->deferred[i].staged) {
             a->deferred[i].used = false;
+            a->deferred_n--;
         }
     }
-    for (int i = 0; i < ZSVC_OUTCALLS_MAX; i++) {
+    for (int i = 0; i < ZSVC_OUTCALLS_MAX && a->calls_n > 0; i++) {
         outcall_t *c = &a->calls[i];
         if (c->used && !c->sent) {
             free(c->cmd);
             memset(c, 0, sizeof *c);
+            a->calls_n--;
         }
     }
     while (a->batch_head != NULL) {
@@ -390,10 +407,10 @@ void zsvc_async_after_commit(zsvc_t *s)
 {
     struct zsvc_async *a = s->async;
     int64_t now = zclock_mono_ms();
-    for (int i = 0; i < ZSVC_DEFERRED_MAX; i++) {
+    for (int i = 0; i < ZSVC_DEFERRED_MAX && a->deferred_n > 0; i++) {
         a->deferred[i].staged = false;
     }
-    for (int i = 0; i < ZSVC_OUTCALLS_MAX; i++) {
+    for (int i = 0; i < ZSVC_OUTCALLS_MAX && a->calls_n > 0; i++) {
         outcall_t *c = &a->calls[i];
         if (c->used && !c->sent) {
             int64_t timeout = c->until_mono_ms > 0 ? c->until_mono_ms : ZBUS_DEADLINE_MS_DEFAULT;

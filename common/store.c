@@ -6,7 +6,9 @@
  * store_code(). */
 #include "common/store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -25,7 +27,16 @@ enum {
     STORE_ERRMSG_BYTES_MAX = 320,
     STORE_DIR_MODE = 0750,
     STORE_FILE_MODE = 0640,
+    /* A backup starts again when the service grew the map between its open
+     * and its snapshot; maps grow by doubling, so one retry is the rule. */
+    STORE_BACKUP_ATTEMPTS_MAX = 4,
+    /* A backup's directories, with room for the file names below them. */
+    STORE_BACKUP_PATH_BYTES_MAX = PATH_MAX - 32,
 };
+
+#define STORE_BACKUP_PARTIAL_NAME "data.mdb.partial" /* renamed to data.mdb when complete */
+_Static_assert(sizeof "/" STORE_BACKUP_PARTIAL_NAME < PATH_MAX - STORE_BACKUP_PATH_BYTES_MAX,
+               "a backup's file names fit below its directory");
 
 _Static_assert(ZSTORE_TABLES_MAX > STORE_RUNTIME_TABLES, "room for service tables");
 _Static_assert(ZSTORE_REQUEST_ID_BYTES_MAX <= ZSTORE_KEY_BYTES_MAX, "request ids are keys");
@@ -363,6 +374,312 @@ int zstore_backup(zstore_t *self, const char *path)
         unlink(file);
     }
     return store_code(rc) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+}
+
+/* ------------------------------------------------ backup of a directory */
+
+/* The code for an errno met on a backup's paths. */
+static int backup_errno_code(int e)
+{
+    switch (e) {
+    case ENOENT:
+        return ZE_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return ZE_FORBIDDEN;
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+    case EEXIST:
+        return ZE_INVALID;
+    default:
+        return store_code(e) == ZE_UNAVAILABLE ? ZE_UNAVAILABLE : ZE_INTERNAL;
+    }
+}
+
+/* The code for an LMDB or errno code from opening or copying. */
+static int backup_mdb_code(int rc)
+{
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+        return ZE_INVALID;
+    }
+    return rc > 0 ? backup_errno_code(rc) : ZE_INTERNAL;
+}
+
+/* src_dir must be a directory holding data.mdb: an open would otherwise make
+ * an empty environment where the operator expected their data. */
+static int backup_src_check(const char *src_dir, char *errbuf, size_t errbuf_len)
+{
+    struct stat st;
+    if (stat(src_dir, &st) != 0) {
+        int e = errno;
+        snprintf(errbuf, errbuf_len, "store: %s %s: %s",
+                 e == ENOENT ? "no LMDB environment at" : "cannot read", src_dir, strerror(e));
+        return backup_errno_code(e);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(errbuf, errbuf_len,
+                 "store: %s is not a directory; give a service's data directory "
+                 "($ZHILI_DATA/<service>)",
+                 src_dir);
+        return ZE_INVALID;
+    }
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s/data.mdb", src_dir); /* the length is checked */
+    if (stat(file, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT) {
+            snprintf(errbuf, errbuf_len,
+                     "store: no LMDB environment in %s (it holds no data.mdb); a service keeps "
+                     "its store in $ZHILI_DATA/<service>/",
+                     src_dir);
+        } else {
+            snprintf(errbuf, errbuf_len, "store: cannot read %s: %s", file, strerror(e));
+        }
+        return backup_errno_code(e);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(errbuf, errbuf_len, "store: %s is not a regular file", file);
+        return ZE_INVALID;
+    }
+    return 0;
+}
+
+/* dest_dir must be an empty directory. */
+static int backup_dest_empty(const char *dest_dir, char *errbuf, size_t errbuf_len)
+{
+    DIR *dir = opendir(dest_dir);
+    if (dir == NULL) {
+        int e = errno;
+        snprintf(errbuf, errbuf_len, "store: cannot read the backup directory %s: %s", dest_dir,
+                 strerror(e));
+        return backup_errno_code(e);
+    }
+    bool empty = true;
+    const struct dirent *ent = NULL;
+    /* Stops at the first entry other than "." and "..": at most three reads. */
+    while (empty && (ent = readdir(dir)) != NULL) {
+        empty = strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0;
+    }
+    closedir(dir);
+    if (!empty) {
+        snprintf(errbuf, errbuf_len,
+                 "store: the backup directory %s is not empty; give a new or empty directory "
+                 "(a backup never overwrites)",
+                 dest_dir);
+        return ZE_INVALID;
+    }
+    return 0;
+}
+
+/* Create dest_dir (its parent must exist; *created is then true) or check
+ * that it is an empty directory. */
+static int backup_dest_prepare(const char *dest_dir, bool *created, char *errbuf, size_t errbuf_len)
+{
+    *created = false;
+    struct stat st;
+    int e = stat(dest_dir, &st) == 0 ? 0 : errno;
+    if (e == ENOENT) {
+        if (mkdir(dest_dir, STORE_DIR_MODE) != 0) {
+            e = errno;
+            snprintf(errbuf, errbuf_len, "store: cannot create the backup directory %s: %s%s",
+                     dest_dir, strerror(e), e == ENOENT ? " (its parent must exist)" : "");
+            return backup_errno_code(e);
+        }
+        *created = true;
+        return 0;
+    }
+    if (e != 0) {
+        snprintf(errbuf, errbuf_len, "store: cannot use the backup directory %s: %s", dest_dir,
+                 strerror(e));
+        return backup_errno_code(e);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(errbuf, errbuf_len, "store: the backup destination %s is not a directory",
+                 dest_dir);
+        return ZE_INVALID;
+    }
+    return backup_dest_empty(dest_dir, errbuf, errbuf_len);
+}
+
+/* Open src_dir read-only with the services' table limit. MDB_RDONLY still
+ * takes a reader slot in lock.mdb (LMDB goes without locks only on a
+ * read-only file system, where nothing writes): that slot is what keeps the
+ * service's writer off the pages of the copy's snapshot. */
+static int backup_env_open(const char *src_dir, MDB_env **env, char *errbuf, size_t errbuf_len)
+{
+    *env = NULL;
+    int rc = mdb_env_create(env);
+    if (rc == 0) {
+        rc = mdb_env_set_maxdbs(*env, ZSTORE_TABLES_MAX);
+    }
+    if (rc == 0) {
+        rc = mdb_env_open(*env, src_dir, MDB_RDONLY, STORE_FILE_MODE);
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_len, "store: cannot open the LMDB environment in %s: %s%s", src_dir,
+                 mdb_strerror(rc),
+                 rc == EACCES ? " (run as the service's user: a backup takes a reader slot in "
+                                "lock.mdb)"
+                              : "");
+        if (*env != NULL) {
+            mdb_env_close(*env);
+            *env = NULL;
+        }
+        return backup_mdb_code(rc);
+    }
+    /* Slots of readers that died (a backup killed halfway) would keep the
+     * service from reusing pages until it restarts. */
+    int dead = 0;
+    if (mdb_reader_check(*env, &dead) == 0 && dead > 0) {
+        zlogf(ZLOG_INFO, "store_readers_cleared", "cleared %d reader slots of dead processes in %s",
+              dead, src_dir);
+    }
+    return 0;
+}
+
+/* Copy into fd. When the service grew the map past this process's view
+ * since the open (MDB_MAP_RESIZED), adopt the new size and start again. */
+static int backup_copy_fd(MDB_env *env, int fd)
+{
+    int rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+    for (int i = 1; rc == MDB_MAP_RESIZED && i < STORE_BACKUP_ATTEMPTS_MAX; i++) {
+        if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+            return errno;
+        }
+        rc = mdb_env_set_mapsize(env, 0);
+        if (rc == 0) {
+            rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+        }
+    }
+    return rc;
+}
+
+/* Write the copy to `partial`, fsync it and rename it to `final`. */
+static int backup_write(MDB_env *env, const char *partial, const char *final, uint64_t *bytes_out,
+                        char *errbuf, size_t errbuf_len)
+{
+    int fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(errbuf, errbuf_len, "store: cannot create %s: %s", partial, strerror(e));
+        return backup_errno_code(e);
+    }
+    const char *step = "copy";
+    int rc = backup_copy_fd(env, fd);
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if (rc == 0) {
+        step = "fsync";
+        rc = fsync(fd) == 0 ? 0 : errno;
+    }
+    if (rc == 0) {
+        step = "stat";
+        rc = fstat(fd, &st) == 0 ? 0 : errno;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        step = "close";
+        rc = errno;
+    }
+    if (rc == 0) {
+        step = "rename";
+        rc = rename(partial, final) == 0 ? 0 : errno;
+    }
+    if (rc != 0) {
+        unlink(partial);
+        snprintf(errbuf, errbuf_len, "store: the backup into %s failed (%s): %s", partial, step,
+                 mdb_strerror(rc));
+        return rc == MDB_MAP_RESIZED ? ZE_UNAVAILABLE : backup_mdb_code(rc);
+    }
+    *bytes_out = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* fsync a directory, so an entry made in it (a rename, a mkdir) is durable. */
+static int store_dir_sync(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    int rc = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+/* Make the rename, and dest_dir itself when this backup created it, durable. */
+static int backup_dirs_sync(const char *dest_dir, bool created, char *errbuf, size_t errbuf_len)
+{
+    int rc = store_dir_sync(dest_dir);
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dest_dir); /* the length is checked */
+    for (size_t n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--) {
+        parent[n - 1] = '\0'; /* "a/b/" names b, whose parent is a */
+    }
+    char *slash = strrchr(parent, '/');
+    if (slash == parent) {
+        slash[1] = '\0'; /* "/x": the root */
+    } else if (slash != NULL) {
+        *slash = '\0';
+    } else {
+        snprintf(parent, sizeof parent, ".");
+    }
+    if (rc == 0 && created) {
+        rc = store_dir_sync(parent);
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_len, "store: cannot fsync the backup directory %s: %s", dest_dir,
+                 strerror(rc));
+        return backup_errno_code(rc);
+    }
+    return 0;
+}
+
+int zstore_backup_dir(const char *src_dir, const char *dest_dir, uint64_t *bytes_out, char *errbuf,
+                      size_t errbuf_len)
+{
+    ZASSERT(src_dir != NULL && dest_dir != NULL && bytes_out != NULL);
+    ZASSERT(errbuf != NULL && errbuf_len > 0);
+    *bytes_out = 0;
+    errbuf[0] = '\0';
+    size_t src_len = strlen(src_dir), dest_len = strlen(dest_dir);
+    if (src_len == 0 || dest_len == 0 || src_len > STORE_BACKUP_PATH_BYTES_MAX ||
+        dest_len > STORE_BACKUP_PATH_BYTES_MAX) {
+        snprintf(errbuf, errbuf_len, "store: a backup path must be 1 to %d bytes",
+                 STORE_BACKUP_PATH_BYTES_MAX);
+        return ZE_INVALID;
+    }
+    char partial[PATH_MAX], final[PATH_MAX];
+    snprintf(partial, sizeof partial, "%s/%s", dest_dir, STORE_BACKUP_PARTIAL_NAME);
+    snprintf(final, sizeof final, "%s/data.mdb", dest_dir);
+    bool created = false;
+    int rc = backup_src_check(src_dir, errbuf, errbuf_len);
+    if (rc == 0) {
+        rc = backup_dest_prepare(dest_dir, &created, errbuf, errbuf_len);
+    }
+    if (rc != 0) {
+        return rc; /* nothing made yet */
+    }
+    MDB_env *env = NULL;
+    rc = backup_env_open(src_dir, &env, errbuf, errbuf_len);
+    if (rc == 0) {
+        rc = backup_write(env, partial, final, bytes_out, errbuf, errbuf_len);
+        mdb_env_close(env);
+    }
+    if (rc == 0) {
+        rc = backup_dirs_sync(dest_dir, created, errbuf, errbuf_len);
+        if (rc != 0) {
+            unlink(final); /* not known to be durable: not a backup */
+        }
+    }
+    if (rc != 0) {
+        *bytes_out = 0;
+        if (created) {
+            rmdir(dest_dir);
+        }
+    }
+    return rc;
 }
 
 /* ----------------------------------------------------------- transactions */

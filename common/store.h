@@ -71,6 +71,29 @@ uint64_t zstore_map_bytes(const zstore_t *self);
  * not empty. */
 int zstore_backup(zstore_t *self, const char *path);
 
+/* Hot, consistent copy of the environment in src_dir (a service's
+ * $ZHILI_DATA/<name>/, usually open in the running service) into dest_dir,
+ * compacted (mdb_env_copyfd2 with MDB_CP_COMPACT). For another process than
+ * the service (zhilictl backup): the environment is opened read-only but as a
+ * reader registered in its lock.mdb, so the service goes on writing and never
+ * reuses a page the copy still reads. Never call it on an environment this
+ * process has open (use zstore_backup): LMDB forbids opening one twice in a
+ * process.
+ *
+ * dest_dir is created (mode 0750) when missing and must otherwise be an
+ * empty directory; a backup never overwrites. The copy is written to
+ * dest_dir/data.mdb.partial, fsynced, then renamed to data.mdb and the
+ * directory fsynced: a data.mdb in dest_dir is always complete and durable.
+ * On failure nothing is left behind but a directory that already existed.
+ *
+ * Returns 0 with *bytes_out the size of the copy; otherwise a sentence in
+ * errbuf and ZE_NOT_FOUND (no environment in src_dir, or no parent
+ * directory for dest_dir), ZE_INVALID (a path that is not a directory, or
+ * dest_dir not empty), ZE_FORBIDDEN (permission denied), ZE_UNAVAILABLE
+ * (disk full) or ZE_INTERNAL. */
+int zstore_backup_dir(const char *src_dir, const char *dest_dir, uint64_t *bytes_out,
+                      char *errbuf, size_t errbuf_len);
+
 /* Begin a transaction. `write` false gives a read-only snapshot. Only one write
  * transaction may be open at a time (per process). Returns NULL only when memory
  * is exhausted; other failures are sticky in the returned transaction. */

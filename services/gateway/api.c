@@ -105,6 +105,7 @@ typedef struct {
     int64_t started_mono_ms;
     const char *command;   /* the route's Command member, to name fields as the client sent them */
     const char *render;    /* the route's renderer of the result (report_csv.h), or NULL */
+    char actor_id[sizeof ((zgw_principal_t *)0)->token_id]; /* the caller's, for X-Request-Id */
 } pending_t;
 
 static void on_gone(void *ctx)
@@ -194,7 +195,7 @@ static void on_reply(void *ctx, const Zhili__V1__Reply *r)
     pending_t *p = ctx;
     zgw_t *gw = p->gw;
     observe_latency(gw, zclock_mono_ms() - p->started_mono_ms);
-    zhttp_req_add_header(p->req, "x-request-id", r->request_id);
+    zhttp_req_add_header(p->req, "x-request-id", zbus_request_id_key(r->request_id, p->actor_id));
     if (r->status == ZHILI__V1__STATUS__STATUS_OK) {
         json_t *result = result_json(r);
         if (p->render != NULL) {
@@ -258,24 +259,19 @@ static json_t *body_json(zhttp_req_t *req, failure_t *f)
     return j;
 }
 
-/* request_id from Idempotency-Key (1-200 printable ASCII), else a fresh one. */
-static int request_id(zhttp_req_t *req, char out[ZSTORE_REQUEST_ID_BYTES_MAX + 1], failure_t *f)
+/* request_id from Idempotency-Key, scoped to the caller (zgw_request_id),
+ * else a fresh one. */
+static int request_id(zhttp_req_t *req, const zgw_principal_t *who,
+                      char out[ZSTORE_REQUEST_ID_BYTES_MAX + 1], failure_t *f)
 {
-    zhttp_str_t key = zhttp_req_header(req, "idempotency-key");
-    if (key.data == NULL) {
-        zbus_request_id_new(out);
-        return 0;
+    int rc = zgw_request_id(req, who->token_id, out);
+    if (rc != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "Idempotency-Key must be 1 to %d printable ASCII characters without spaces",
+                 ZGW_IDEMPOTENCY_KEY_BYTES_MAX);
+        return fail(f, 400, "invalid", "Idempotency-Key", msg);
     }
-    bool ok = key.len > 0 && key.len <= ZSTORE_REQUEST_ID_BYTES_MAX;
-    for (size_t i = 0; ok && i < key.len; i++) {
-        ok = key.data[i] > ' ' && key.data[i] < 127;
-    }
-    if (!ok) {
-        return fail(f, 400, "invalid", "Idempotency-Key",
-                    "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
-    }
-    memcpy(out, key.data, key.len);
-    out[key.len] = '\0';
     return 0;
 }
 
@@ -335,7 +331,7 @@ static Zhili__V1__Command *build_command(zhttp_req_t *req, const zgw_route_t *ro
 {
     json_t *body = body_json(req, f);
     char rid[ZSTORE_REQUEST_ID_BYTES_MAX + 1], area[ZGW_AREA_BYTES_MAX + 1];
-    if (body == NULL || request_id(req, rid, f) != 0 || resolve_area(req, body, who, area, f) != 0) {
+    if (body == NULL || request_id(req, who, rid, f) != 0 || resolve_area(req, body, who, area, f) != 0) {
         json_decref(body);
         return NULL;
     }
@@ -386,7 +382,8 @@ static void command_route(zgw_t *gw, zhttp_req_t *req, const zgw_route_t *route,
     pending_t *p = calloc(1, sizeof *p);
     ZASSERT(p != NULL);
     *p = (pending_t){gw, req, 0, route->ok_status, zclock_mono_ms(), route->command,
-                     route->builtin};
+                     route->builtin, ""};
+    memcpy(p->actor_id, who->token_id, sizeof p->actor_id);
     p->call = zgw_bus_call(gw->bus, route->service, cmd, (int)gw->cfg.call_timeout_ms, on_reply, p);
     cmd->actor = claimed;
     zhili__v1__command__free_unpacked(cmd, NULL);
@@ -403,8 +400,14 @@ static void command_route(zgw_t *gw, zhttp_req_t *req, const zgw_route_t *route,
 
 static json_t *principal_json(const zgw_principal_t *who)
 {
-    return json_pack("{s:s, s:s, s:s, s:s}", "token_id", who->token_id, "role", who->role,
-                     "area", who->area, "name", who->name);
+    json_t *perms = json_array();
+    size_t at = 0;
+    for (const char *p = zgw_permission_of(who->role, 0, &at); p != NULL;
+         p = zgw_permission_of(who->role, at, &at)) {
+        json_array_append_new(perms, json_string(p));
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "token_id", who->token_id, "role", who->role,
+                     "area", who->area, "name", who->name, "permissions", perms);
 }
 
 static void session_create(zgw_t *gw, zhttp_req_t *req, const zgw_principal_t *who)

@@ -4,6 +4,9 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "common/bus.h"
+#include "common/err.h"
+
 void zgw_count_status(zgw_t *gw, int status)
 {
     gw->metrics.requests_total++;
@@ -80,4 +83,23 @@ int zgw_query_get(zhttp_str_t q, const char *name, char *out, size_t cap)
         p = amp ? amp + 1 : NULL;
     }
     return 0;
+}
+
+int zgw_request_id(zhttp_req_t *req, const char *actor_id,
+                   char out[ZSTORE_REQUEST_ID_BYTES_MAX + 1])
+{
+    zhttp_str_t key = zhttp_req_header(req, "idempotency-key");
+    if (key.data == NULL) {
+        zbus_request_id_new(out);
+        return 0;
+    }
+    bool ok = key.len > 0 && key.len <= ZGW_IDEMPOTENCY_KEY_BYTES_MAX;
+    for (size_t i = 0; ok && i < key.len; i++) {
+        ok = key.data[i] > ' ' && key.data[i] < 127;
+    }
+    if (!ok) {
+        return ZE_INVALID;
+    }
+    return zbus_request_id_scoped(actor_id, key.data, key.len, out,
+                                  ZSTORE_REQUEST_ID_BYTES_MAX + 1);
 }

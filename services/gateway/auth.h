@@ -101,6 +101,10 @@ extern const char *const zgw_roles[];
  * their permission names at start: zgw_permit is false for an unknown name
  * (addition). */
 bool zgw_permission_known(const char *permission);
+/* The permissions `role` holds, in table order: the first at or after row
+ * `index`, with *next the row to ask from for the one after; NULL when there
+ * is none. For whoami, so that a page shows only what the role may read. */
+const char *zgw_permission_of(const char *role, size_t index, size_t *next);
 
 /* Is `area` inside `scope` (scope is a prefix of area)? "" is everywhere. */
 bool zgw_area_within(const char *scope, const char *area);

@@ -51,6 +51,9 @@ struct zgw_bus {
     uv_timer_t sweep;
     uv_idle_t more;              /* keeps draining after a bounded turn */
     bool more_active;
+    uv_check_t kick_check;       /* once per phase after sends: see kick() */
+    uv_prepare_t kick_prepare;
+    bool kick_wanted;
     zgw_on_event_fn on_event;
     void *event_ctx;
     call_t *by_rid[BUCKETS], *by_id[BUCKETS];
@@ -126,13 +129,35 @@ static void on_idle(uv_idle_t *h);
 
 /* Sending on a ZeroMQ socket can consume the ZMQ_FD edge of a reply that has
  * already arrived: look, and drain next turn if one waits (else it would sit
- * until the sweep, up to SWEEP_MS). */
-static void kick(zgw_bus_t *b)
+ * until the sweep, up to SWEEP_MS). The look (ZMQ_EVENTS, a poll() inside
+ * ZeroMQ) is made once per phase, not after every send: in the check phase
+ * for sends from I/O callbacks, in the prepare phase (before the loop blocks)
+ * for sends from timers. */
+static void kick_now(zgw_bus_t *b)
 {
+    if (!b->kick_wanted) {
+        return;
+    }
+    b->kick_wanted = false;
     if (!b->more_active && !b->closing && has_more(zbus_client_socket(b->client))) {
         uv_idle_start(&b->more, on_idle);
         b->more_active = true;
     }
+}
+
+static void on_kick_check(uv_check_t *h)
+{
+    kick_now(h->data);
+}
+
+static void on_kick_prepare(uv_prepare_t *h)
+{
+    kick_now(h->data);
+}
+
+static void kick(zgw_bus_t *b)
+{
+    b->kick_wanted = true;
 }
 
 static void call_send(zgw_bus_t *b, call_t *c)
@@ -347,6 +372,14 @@ zgw_bus_t *zgw_bus_new(uv_loop_t *loop, const char *broker, const char *events_s
     uv_timer_start(&b->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_idle_init(loop, &b->more);
     b->more.data = b;
+    uv_check_init(loop, &b->kick_check);
+    b->kick_check.data = b;
+    uv_check_start(&b->kick_check, on_kick_check);
+    uv_unref((uv_handle_t *)&b->kick_check);
+    uv_prepare_init(loop, &b->kick_prepare);
+    b->kick_prepare.data = b;
+    uv_prepare_start(&b->kick_prepare, on_kick_prepare);
+    uv_unref((uv_handle_t *)&b->kick_prepare);
     return b;
 }
 
@@ -428,6 +461,10 @@ void zgw_bus_close(zgw_bus_t *self)
     uv_close((uv_handle_t *)&self->sweep, NULL);
     uv_idle_stop(&self->more);
     uv_close((uv_handle_t *)&self->more, NULL);
+    uv_check_stop(&self->kick_check);
+    uv_close((uv_handle_t *)&self->kick_check, NULL);
+    uv_prepare_stop(&self->kick_prepare);
+    uv_close((uv_handle_t *)&self->kick_prepare, NULL);
     uv_poll_stop(&self->cmd.poll);
     uv_close((uv_handle_t *)&self->cmd.poll, NULL);
     uv_poll_stop(&self->ev.poll);

@@ -16,11 +16,17 @@
 #define HOUSEKEEP_MS 500
 #define AREA_BYTES_MAX 18
 
+/* An event as the hub keeps it. The JSON is made on first need (hev_render):
+ * with no stream open, rendering every event was the gateway's largest
+ * user-space cost on a write route, so the packed bytes are kept instead. */
 typedef struct {
     uint64_t seq;
-    char *topic;       /* "<source>.<type>", malloc'd with json in one block */
-    char *json;
+    char *topic;       /* "<source>.<type>", malloc'd with raw in one block */
+    const uint8_t *raw; /* the packed Event */
+    size_t raw_len;
+    char *json;        /* NULL until rendered; its own block */
     size_t json_len;
+    uint64_t cum;      /* ring only: the source's delivery bytes through this event */
     char area[AREA_BYTES_MAX + 1];
 } hev_t;
 
@@ -30,6 +36,9 @@ typedef struct {
     uint64_t base;     /* seq before the first held event */
     uint64_t last;     /* newest seq held (== base when empty) */
     uint64_t known_last;
+    /* Running totals of delivery bytes (hev_t.cum) at base and at last: how far
+     * behind a client is, in bytes, without walking the ring. */
+    uint64_t cum_base, cum_last;
     uint64_t replay_call;
     int64_t retry_at_mono_ms;
     bool started;      /* base is meaningful: an event or heartbeat was seen */
@@ -46,6 +55,10 @@ typedef struct {
     client_t *client;  /* back pointers for the fetch callback */
     int index;
     bool known;        /* has a position */
+    /* Reached the ring: from then on falling out of it means the client is
+     * too slow. Before that (a resume from an older id) it catches up from
+     * the source's outbox, however far back it starts. */
+    bool live;
 } cpos_t;
 
 struct client {
@@ -53,6 +66,8 @@ struct client {
     client_t *prev, *next;
     zhttp_stream_t *stream;
     bool websocket, closing;
+    bool held;         /* stopped at the send watermark with events to go */
+    int rr;            /* the source the next pump starts with */
     int topic_count;
     char topics[ZGW_TOPICS_MAX][ZGW_TOPIC_BYTES_MAX + 1];
     char area[AREA_BYTES_MAX + 1];
@@ -69,6 +84,8 @@ struct zgw_hub {
     uv_timer_t housekeep, heartbeat;
     uv_check_t pump;
     bool dirty;
+    size_t held_count; /* clients with held set: pumped every turn */
+    size_t send_watermark;
     uint64_t call_seq;
     char *scratch;     /* one rendered delivery */
     size_t scratch_cap;
@@ -77,25 +94,6 @@ struct zgw_hub {
 
 /* ---- rendering ---------------------------------------------------------- */
 
-static hev_t render(const Zhili__V1__Event *ev)
-{
-    hev_t h = {.seq = ev->seq};
-    json_t *j = zjson_from_msg(&ev->base);
-    char *json = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    size_t tlen = strlen(ev->source) + 1 + strlen(ev->type);
-    size_t jlen = json ? strlen(json) : 2;
-    h.topic = malloc(tlen + 1 + jlen + 1);
-    ZASSERT(h.topic != NULL);
-    snprintf(h.topic, tlen + 1, "%s.%s", ev->source, ev->type);
-    h.json = h.topic + tlen + 1;
-    memcpy(h.json, json ? json : "{}", jlen + 1);
-    h.json_len = jlen;
-    snprintf(h.area, sizeof h.area, "%s", ev->area);
-    free(json);
-    return h;
-}
-
 static Zhili__V1__Event *unpack_event(const void *data, size_t len)
 {
     ProtobufCMessage *m = NULL;
@@ -103,6 +101,52 @@ static Zhili__V1__Event *unpack_event(const void *data, size_t len)
         return NULL;
     }
     return (Zhili__V1__Event *)m;
+}
+
+/* `ev` unpacked from raw[0..raw_len), not yet rendered. */
+static hev_t hev_new(const Zhili__V1__Event *ev, const void *raw, size_t raw_len)
+{
+    hev_t h = {.seq = ev->seq, .raw_len = raw_len};
+    size_t slen = strlen(ev->source), tylen = strlen(ev->type);
+    size_t tlen = slen + 1 + tylen;
+    h.topic = malloc(tlen + 1 + raw_len);
+    ZASSERT(h.topic != NULL);
+    memcpy(h.topic, ev->source, slen);
+    h.topic[slen] = '.';
+    memcpy(h.topic + slen + 1, ev->type, tylen + 1);
+    memcpy(h.topic + tlen + 1, raw, raw_len);
+    h.raw = (const uint8_t *)h.topic + tlen + 1;
+    snprintf(h.area, sizeof h.area, "%s", ev->area);
+    return h;
+}
+
+/* The event's JSON, made once; `ev` is its unpacked form when the caller
+ * has it (NULL: unpacked again from raw). */
+static void hev_render(hev_t *h, const Zhili__V1__Event *ev)
+{
+    if (h->json != NULL) {
+        return;
+    }
+    Zhili__V1__Event *own = ev == NULL ? unpack_event(h->raw, h->raw_len) : NULL;
+    const Zhili__V1__Event *use = ev != NULL ? ev : own;
+    json_t *j = use != NULL ? zjson_from_msg(&use->base) : NULL;
+    h->json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (own != NULL) {
+        zhili__v1__event__free_unpacked(own, NULL);
+    }
+    if (h->json == NULL) {
+        h->json = strdup("{}");
+        ZASSERT(h->json != NULL);
+    }
+    h->json_len = strlen(h->json);
+}
+
+static void hev_free(hev_t *h)
+{
+    free(h->topic);
+    free(h->json);
+    h->topic = h->json = NULL;
 }
 
 /* ---- sources and the ring ---------------------------------------------- */
@@ -138,9 +182,20 @@ static void ring_append(zgw_hub_t *h, hsource_t *s, hev_t ev)
 {
     ZASSERT(ev.seq == s->last + 1);
     if (s->last - s->base == h->cfg.ring_events) {
-        free(ring_at(h, s, s->base + 1)->topic);
+        hev_t *oldest = ring_at(h, s, s->base + 1);
+        s->cum_base = oldest->cum;
+        hev_free(oldest);
         s->base++;
     }
+    /* With streams open every event is rendered at once (they need it); the
+     * cost of a delivery is then the JSON plus the id and framing, else
+     * estimated from the packed size (JSON runs about twice as long). */
+    if (h->clients != NULL) {
+        hev_render(&ev, NULL);
+    }
+    size_t body = ev.json != NULL ? ev.json_len : 2 * ev.raw_len;
+    ev.cum = s->cum_last + body + strlen(ev.topic) + 64;
+    s->cum_last = ev.cum;
     *ring_at(h, s, ev.seq) = ev;
     s->last = ev.seq;
     if (s->known_last < s->last) {
@@ -154,6 +209,7 @@ static void source_start_at(zgw_hub_t *h, int i, uint64_t before)
 {
     hsource_t *s = &h->sources[i];
     s->base = s->last = before;
+    s->cum_base = s->cum_last = 0;
     s->started = true;
     for (client_t *c = h->clients; c != NULL; c = c->next) {
         if (!c->pos[i].known) {
@@ -212,7 +268,7 @@ static void on_hub_replay(void *ctx, const Zhili__V1__Reply *r)
     for (size_t k = 0; k < r->replay->n_events; k++) {
         Zhili__V1__Event *ev = unpack_event(r->replay->events[k].data, r->replay->events[k].len);
         if (ev != NULL && ev->seq == s->last + 1 && strcmp(ev->source, s->name) == 0) {
-            ring_append(h, s, render(ev));
+            ring_append(h, s, hev_new(ev, r->replay->events[k].data, r->replay->events[k].len));
         }
         if (ev != NULL) {
             zhili__v1__event__free_unpacked(ev, NULL);
@@ -268,7 +324,7 @@ void zgw_hub_on_event(void *ctx, const char *topic, size_t topic_len, const void
             s->known_last = ev->seq;
         }
         if (ev->seq == s->last + 1 && s->replay_call == 0) {
-            ring_append(h, s, render(ev));
+            ring_append(h, s, hev_new(ev, data, len));
         } else if (ev->seq > s->last + 1) {
             hub_replay(h, i); /* a gap: the replay brings it, this one included */
         }
@@ -346,8 +402,11 @@ static bool wanted(const client_t *c, const hev_t *ev)
 
 static void close_client(client_t *c, const char *reason);
 
-static void write_event(client_t *c, const hev_t *ev)
+/* Bytes queued for the client, 0 when the stream refused them (it is being
+ * closed: on_close follows). */
+static size_t write_event(client_t *c, hev_t *ev)
 {
+    hev_render(ev, NULL);
     zgw_hub_t *h = c->hub;
     char id[ZGW_SINCE_BYTES_MAX];
     size_t id_len = format_id(c, id, sizeof id);
@@ -374,18 +433,24 @@ static void write_event(client_t *c, const hev_t *ev)
     }
 #undef PUTS
 #undef PUT
-    zhttp_stream_write(c->stream, h->scratch, n);
+    if (zhttp_stream_write(c->stream, h->scratch, n) != 0) {
+        c->closing = true; /* the layer cut it; nothing more goes in */
+        return 0;
+    }
     h->stats.deliveries_total++;
     h->stats.bytes_total += (uint64_t)n;
+    return n;
 }
 
-/* Pass one event: written when it matches, the position moves either way. */
-static void deliver(client_t *c, int i, const hev_t *ev)
+/* Pass one event: written when it matches, the position moves either way.
+ * Returns the bytes queued. */
+static size_t deliver(client_t *c, int i, hev_t *ev)
 {
     c->pos[i].pos = ev->seq;
     if (!c->closing && wanted(c, ev)) {
-        write_event(c, ev);
+        return write_event(c, ev);
     }
+    return 0;
 }
 
 static void on_client_fetch(void *ctx, const Zhili__V1__Reply *r);
@@ -412,53 +477,118 @@ static void on_client_fetch(void *ctx, const Zhili__V1__Reply *r)
     client_t *c = p->client;
     p->fetch_call = 0;
     uint64_t before = p->pos;
+    size_t pending = zhttp_stream_pending(c->stream);
     if (r->status == ZHILI__V1__STATUS__STATUS_OK &&
         r->result_case == ZHILI__V1__REPLY__RESULT_REPLAY) {
-        for (size_t k = 0; k < r->replay->n_events; k++) {
+        /* Past the watermark the rest of the page is dropped (the position
+         * stays before it) and fetched again once the client has read. */
+        for (size_t k = 0; k < r->replay->n_events && pending < c->hub->send_watermark &&
+                           !c->closing;
+             k++) {
             Zhili__V1__Event *ev =
                 unpack_event(r->replay->events[k].data, r->replay->events[k].len);
             if (ev != NULL && ev->seq == p->pos + 1) {
-                hev_t h = render(ev);
-                deliver(c, p->index, &h);
-                free(h.topic);
+                hev_t h = hev_new(ev, r->replay->events[k].data, r->replay->events[k].len);
+                hev_render(&h, ev);
+                pending += deliver(c, p->index, &h);
+                hev_free(&h);
             }
             if (ev != NULL) {
                 zhili__v1__event__free_unpacked(ev, NULL);
             }
         }
     }
-    if (p->pos == before) {
+    if (p->pos == before && pending < c->hub->send_watermark) {
         /* No progress (source down or busy): try again shortly. */
         p->fetch_retry_mono_ms = zclock_mono_ms() + 1000;
     }
     pump_client(c);
 }
 
+static void client_set_held(client_t *c, bool held)
+{
+    if (c->held != held) {
+        c->held = held;
+        if (held) {
+            c->hub->held_count++;
+        } else {
+            c->hub->held_count--;
+        }
+    }
+}
+
+static void drop_slow(client_t *c, const char *reason)
+{
+    c->hub->stats.dropped_slow_total++;
+    zhttp_stream_discard(c->stream); /* the reason goes next, not after the backlog */
+    close_client(c, reason);
+}
+
+/* How far behind the client is in source i's ring, in delivery bytes. */
+static uint64_t ring_lag(zgw_hub_t *h, const hsource_t *s, uint64_t pos)
+{
+    if (pos >= s->last) {
+        return 0; /* caught up, or an id from ahead of what the ring has seen */
+    }
+    uint64_t at = pos == s->base ? s->cum_base : ring_at(h, (hsource_t *)s, pos)->cum;
+    return s->cum_last - at;
+}
+
+/* Backpressure: events go from the shared ring into a client's stream only
+ * while fewer than send_watermark bytes wait there, and the pump comes back
+ * (every loop turn while the client is held) as the socket drains. So the
+ * gateway holds at most about a watermark per client, not a copy of every
+ * backlog; a client falls behind in the ring instead. It is slow, and closed
+ * with a final event, when its unsent bytes plus what it has not yet been
+ * passed in the ring exceed client_queue_bytes, or when the ring drops
+ * events it has not been passed. */
 static void pump_client(client_t *c)
 {
     zgw_hub_t *h = c->hub;
-    for (int i = 0; i < h->source_count && !c->closing; i++) {
+    if (c->closing) {
+        client_set_held(c, false);
+        return;
+    }
+    size_t pending = zhttp_stream_pending(c->stream);
+    uint64_t behind = pending;
+    bool held = false;
+    int n = h->source_count;
+    c->rr = n > 0 ? (c->rr + 1) % n : 0;
+    for (int k = 0; k < n && !c->closing; k++) {
+        int i = (c->rr + k) % n;
         hsource_t *s = &h->sources[i];
         cpos_t *p = &c->pos[i];
         if (!s->started || !p->known || p->fetch_call != 0) {
             continue;
         }
         if (p->pos < s->base) {
-            start_fetch(c, i);
+            if (p->live) {
+                char reason[160];
+                snprintf(reason, sizeof reason,
+                         "slow client: fell behind the %zu most recent %s events the gateway "
+                         "keeps", h->cfg.ring_events, s->name);
+                drop_slow(c, reason);
+                break;
+            }
+            if (pending < h->send_watermark) {
+                start_fetch(c, i);
+            }
             continue;
         }
-        while (p->pos < s->last && !c->closing) {
-            deliver(c, i, ring_at(h, s, p->pos + 1));
+        p->live = true;
+        while (p->pos < s->last && pending < h->send_watermark && !c->closing) {
+            pending += deliver(c, i, ring_at(h, s, p->pos + 1));
         }
+        held = held || (p->pos < s->last && !c->closing);
+        behind += ring_lag(h, s, p->pos);
     }
-    if (!c->closing && zhttp_stream_pending(c->stream) > h->cfg.client_queue_bytes) {
+    if (!c->closing && behind > h->cfg.client_queue_bytes) {
         char reason[128];
         snprintf(reason, sizeof reason, "slow client: more than %zu bytes waiting to be sent",
                  h->cfg.client_queue_bytes);
-        h->stats.dropped_slow_total++;
-        zhttp_stream_discard(c->stream); /* the reason goes next, not after the backlog */
-        close_client(c, reason);
+        drop_slow(c, reason);
     }
+    client_set_held(c, held && !c->closing);
 }
 
 /* ---- client lifecycle --------------------------------------------------- */
@@ -487,6 +617,7 @@ static void on_stream_close(void *ctx, zhttp_stream_t *stream)
     (void)stream;
     client_t *c = ctx;
     zgw_hub_t *h = c->hub;
+    client_set_held(c, false);
     for (int i = 0; i < ZGW_SOURCES_MAX; i++) {
         if (c->pos[i].fetch_call != 0) {
             zgw_bus_cancel(h->bus, c->pos[i].fetch_call);
@@ -544,17 +675,22 @@ static void on_housekeep(uv_timer_t *t)
     h->dirty = true; /* retries of client fetches happen in the pump */
 }
 
+/* New events (dirty) reach every client; otherwise only held clients are
+ * pumped, to continue as their sockets drain. */
 static void on_pump(uv_check_t *chk)
 {
     zgw_hub_t *h = chk->data;
-    if (!h->dirty) {
+    if (!h->dirty && h->held_count == 0) {
         return;
     }
+    bool all = h->dirty;
     h->dirty = false;
     client_t *c = h->clients;
     while (c != NULL) {
         client_t *next = c->next; /* pump may close c (freed later, in on_close) */
-        pump_client(c);
+        if (all || c->held) {
+            pump_client(c);
+        }
         c = next;
     }
 }
@@ -707,6 +843,9 @@ zgw_hub_t *zgw_hub_new(uv_loop_t *loop, zgw_bus_t *bus, const zgw_hub_config_t *
     h->loop = loop;
     h->bus = bus;
     h->cfg = *cfg;
+    h->send_watermark = cfg->client_queue_bytes / 4 < ZGW_SEND_WATERMARK_BYTES
+                            ? cfg->client_queue_bytes / 4
+                            : ZGW_SEND_WATERMARK_BYTES;
     uv_timer_init(loop, &h->housekeep);
     h->housekeep.data = h;
     uv_timer_start(&h->housekeep, on_housekeep, HOUSEKEEP_MS, HOUSEKEEP_MS);
@@ -742,7 +881,7 @@ void zgw_hub_destroy(zgw_hub_t **self_p)
     for (int i = 0; i < h->source_count; i++) {
         hsource_t *s = &h->sources[i];
         for (uint64_t q = s->base + 1; q <= s->last; q++) {
-            free(ring_at(h, s, q)->topic);
+            hev_free(ring_at(h, s, q));
         }
         free(s->ring);
     }

@@ -7,8 +7,12 @@
  * difference from the source's outbox through replay, then from the ring, so
  * it gets every event it missed, none twice, in per-source order, also after
  * the gateway restarts. Filters (topic prefixes, area prefix) decide what is
- * written; positions advance over every event. A client whose unsent bytes
- * pass the bound is closed with a final event naming the reason. */
+ * written; positions advance over every event. Events move from the ring to a
+ * client only while its stream holds less than a send watermark, so a client
+ * that reads slowly falls behind in the shared ring rather than in a private
+ * copy. A client whose unsent bytes plus what it is behind in the ring pass
+ * the bound, or that the ring has left behind, is closed with a final event
+ * naming the reason. */
 #ifndef ZHILI_GATEWAY_HUB_H
 #define ZHILI_GATEWAY_HUB_H
 
@@ -27,6 +31,9 @@
 #define ZGW_CLIENTS_MAX 20000
 #define ZGW_RING_EVENTS_DEFAULT 20000
 #define ZGW_CLIENT_QUEUE_BYTES_DEFAULT (4u << 20)
+/* Unsent bytes a client's stream may hold before the hub stops moving events
+ * into it (a quarter of the bound when that is smaller). */
+#define ZGW_SEND_WATERMARK_BYTES (256u << 10)
 #define ZGW_STREAM_HEARTBEAT_MS_DEFAULT 15000
 #define ZGW_FETCH_EVENTS 1000
 
@@ -34,7 +41,7 @@ typedef struct zgw_hub zgw_hub_t;
 
 typedef struct {
     size_t ring_events;          /* ZHILI_STREAM_RING_EVENTS */
-    size_t client_queue_bytes;   /* ZHILI_STREAM_QUEUE_BYTES */
+    size_t client_queue_bytes;   /* ZHILI_STREAM_QUEUE_BYTES: how far behind, in bytes */
     int64_t heartbeat_ms;        /* ZHILI_STREAM_HEARTBEAT_MS */
 } zgw_hub_config_t;
 

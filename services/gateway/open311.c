@@ -441,15 +441,8 @@ static void call(zgw_pet_t *p, zhttp_req_t *req, Zhili__V1__Command *cmd,
                  const zgw_principal_t *who, o311_call_t *proto)
 {
     char rid[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
-    zhttp_str_t key = zhttp_req_header(req, "idempotency-key");
-    bool key_ok = key.data != NULL && key.len > 0 && key.len <= ZSTORE_REQUEST_ID_BYTES_MAX;
-    for (size_t i = 0; key_ok && i < key.len; i++) {
-        key_ok = key.data[i] > ' ' && key.data[i] < 127;
-    }
-    if (key_ok && proto->post) {
-        memcpy(rid, key.data, key.len);
-        rid[key.len] = '\0';
-    } else {
+    /* A malformed key, or one on a read, is not refused here: a fresh id. */
+    if (!proto->post || who == NULL || zgw_request_id(req, who->token_id, rid) != 0) {
         zbus_request_id_new(rid);
     }
     Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;

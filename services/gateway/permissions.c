@@ -173,6 +173,18 @@ bool zgw_permit(const char *role, const char *permission)
     return row != NULL && list_has(row->roles, role);
 }
 
+const char *zgw_permission_of(const char *role, size_t index, size_t *next)
+{
+    for (size_t i = index; i < ZARRAY_LEN(permission_table); i++) {
+        if (role != NULL && list_has(permission_table[i].roles, role)) {
+            *next = i + 1;
+            return permission_table[i].permission;
+        }
+    }
+    *next = ZARRAY_LEN(permission_table);
+    return NULL;
+}
+
 bool zgw_area_within(const char *scope, const char *area)
 {
     ZASSERT(scope != NULL && area != NULL);

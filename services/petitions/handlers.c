@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bus.h"
 #include "common/caltime.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -28,6 +29,12 @@ typedef struct {
     Zhili__Petitions__Record *rec;
     int from; /* the state before */
 } op_t;
+
+/* The caller's own Idempotency-Key inside the command's request_id. */
+static const char *request_key(const Zhili__V1__Command *cmd)
+{
+    return zbus_request_id_key(cmd->request_id, cmd->actor != NULL ? cmd->actor->id : NULL);
+}
 
 static const zph_config_t *config(const zsvc_ctx_t *ctx)
 {
@@ -441,8 +448,9 @@ static int create(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
     if (zpet_intake_check(cmd->petition_create, &op.actor, &in, &err) != 0) {
         return fail_err(ctx, &err);
     }
-    /* The hotline's ticket id is the request_id (Idempotency-Key). */
-    const char *ticket = in.ticket[0] != '\0' ? in.ticket : cmd->request_id;
+    /* The hotline's ticket id is its Idempotency-Key (the request_id without
+     * the caller's scope, zbus_request_id_key). */
+    const char *ticket = in.ticket[0] != '\0' ? in.ticket : request_key(cmd);
     bool existing;
     if (intake(&op, &in, ticket, &existing, &err) != 0) {
         return ztxn_err(ctx->txn) != 0 ? ztxn_err(ctx->txn) : fail_err(ctx, &err);
@@ -535,7 +543,7 @@ static int batch_row(op_t *op, const Zhili__Petitions__Create *row, size_t index
         return 0;
     }
     char fallback[ZPET_TICKET_BYTES_MAX + 16];
-    snprintf(fallback, sizeof fallback, "%s/%zu", ctx->cmd->request_id, index);
+    snprintf(fallback, sizeof fallback, "%s/%zu", request_key(ctx->cmd), index);
     const char *ticket = in.ticket[0] != '\0' ? in.ticket : fallback;
     bool existing;
     int rc = intake(op, &in, ticket, &existing, &err);

@@ -397,6 +397,20 @@ def test_sse_client_leaving_midway_closes_the_stream(demo):
     assert demo.wait_counter("sse_closed", before + 1, 3) == before + 1
 
 
+@pytest.mark.parametrize("how", ["fin", "reset"])
+def test_client_leaving_an_idle_sse_stream_is_noticed_without_a_write(demo, how):
+    # Nothing is written to /idle after its first event, so no failed write can
+    # tell; the layer's hang-up sweep (every 200 ms) must.
+    before = demo.counters()["sse_closed"]
+    s = connect(demo.port)
+    s.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+    Reader(s).until(b"data: idle\n\n")
+    if how == "reset":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    assert demo.wait_counter("sse_closed", before + 1, 1.5 * SLOW) == before + 1
+
+
 # ---- WebSocket ----------------------------------------------------------------------
 
 def test_ws_echo_and_greeting_written_before_the_101(demo):

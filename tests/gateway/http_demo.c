@@ -11,6 +11,7 @@
  *   /later?ms=M  answers after M ms (200); a client leaving first cancels it
  *   /counters  JSON counters: cancellations, stream closes, layer stats
  *   /sse?n=N   events "data: I" 0..N-1: 100 at once, then one per 10 ms
+ *   /idle      an SSE stream that sends "data: idle" once and then nothing
  *   /ws        WebSocket: greets "hello", echoes, "close" closes 4000 "bye"
  *   /slow      64 KiB events every ms until 1 MiB is pending, then closes
  *   /          static files from STATIC_DIR */
@@ -223,6 +224,26 @@ static void on_sse(void *ctx, zhttp_req_t *req)
     uv_timer_start(&job->timer, on_sse_timer, SSE_INTERVAL_MS, SSE_INTERVAL_MS);
 }
 
+/* ---- /idle: nothing is written after the first event, so only the layer's
+ * hang-up sweep can notice that the client left ------------------------------ */
+
+static void on_idle(void *ctx, zhttp_req_t *req)
+{
+    job_t *job = job_new(ctx);
+    if (job == NULL) {
+        zhttp_respond(req, 503, NULL, NULL, 0);
+        return;
+    }
+    zhttp_stream_cbs_t cbs = {.ctx = job, .on_close = on_sse_close};
+    job->stream = zhttp_stream_start(req, "text/event-stream", &cbs);
+    if (job->stream == NULL) {
+        job_end(job);
+        return;
+    }
+    static const char first[] = "data: idle\n\n";
+    zhttp_stream_write(job->stream, first, sizeof first - 1);
+}
+
 /* ---- /slow: a client that does not read shows as pending bytes --------- */
 
 static void on_slow_timer(uv_timer_t *timer)
@@ -323,6 +344,7 @@ static int demo_routes(demo_t *demo, const char *static_dir)
     rc = rc != 0 ? rc : zhttp_server_handle(s, "/sse", on_sse, demo);
     rc = rc != 0 ? rc : zhttp_server_handle(s, "/ws", on_ws, demo);
     rc = rc != 0 ? rc : zhttp_server_handle(s, "/slow", on_slow, demo);
+    rc = rc != 0 ? rc : zhttp_server_handle(s, "/idle", on_idle, demo);
     rc = rc != 0 ? rc : zhttp_server_static(s, "/", static_dir);
     return rc;
 }

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -791,6 +792,177 @@ static void test_backup_copy(void **state)
     zstore_destroy(&restored); /* idempotent */
 }
 
+enum {
+    BACKUP_WRITES_READY = 200,  /* commits before the writer says it is under way */
+    BACKUP_WRITES_MAX = 100000, /* bound on the writer's loop */
+};
+
+/* The writer process of test_backup_dir_hot: one transaction per row
+ * "row/NNNNNNNN", which also sets "count" to the number of rows; says so on
+ * ready_fd after BACKUP_WRITES_READY commits, stops at a byte on stop_fd. */
+static void backup_writer(const char *dir, int ready_fd, int stop_fd)
+{
+    zstore_t *store = NULL;
+    if (store_open_sized(dir, 0, 0, &store) != 0 || fcntl(stop_fd, F_SETFL, O_NONBLOCK) != 0) {
+        _exit(1);
+    }
+    int items = zstore_table(store, "items");
+    for (uint32_t n = 1; n <= BACKUP_WRITES_MAX; n++) {
+        char key[16];
+        uint8_t count[8];
+        snprintf(key, sizeof key, "row/%08u", n);
+        zstore_be64_put(count, n);
+        ztxn_t *txn = ztxn_begin(store, true);
+        ztxn_put(txn, items, key, strlen(key), "v", 1);
+        ztxn_put(txn, items, "count", 5, count, sizeof count);
+        if (ztxn_commit(&txn) != 0) {
+            _exit(2);
+        }
+        char b;
+        if (n == BACKUP_WRITES_READY && write(ready_fd, "r", 1) != 1) {
+            _exit(3);
+        }
+        if (n > BACKUP_WRITES_READY && read(stop_fd, &b, 1) == 1) {
+            break;
+        }
+    }
+    zstore_destroy(&store);
+    _exit(0);
+}
+
+static int count_any_row(void *ctx, zval_t key, zval_t val)
+{
+    (void)key;
+    (void)val;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static void test_backup_dir_hot(void **state)
+{
+    /* Goal: zstore_backup_dir copies a store that another process keeps
+     * writing: the copy is one committed state (its count equals its rows),
+     * holds every commit made before the backup began, is complete under its
+     * final name and is as large as reported. */
+    fixture_t *f = *state;
+    zstore_destroy(&f->store); /* an environment must not cross fork */
+    int ready[2], stop[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(stop), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(stop[1]);
+        backup_writer(f->dir, ready[1], stop[0]);
+    }
+    close(ready[1]);
+    close(stop[0]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+
+    char copy[PATH_BYTES_MAX], err[256];
+    snprintf(copy, sizeof copy, "%s/copy", f->root);
+    uint64_t bytes = 0;
+    int rc = zstore_backup_dir(f->dir, copy, &bytes, err, sizeof err);
+    assert_int_equal(write(stop[1], "s", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(ready[0]);
+    close(stop[1]);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (rc != 0) {
+        fail_msg("zstore_backup_dir: %d %s", rc, err);
+    }
+
+    char file[PATH_BYTES_MAX + 32];
+    struct stat st;
+    snprintf(file, sizeof file, "%s/data.mdb.partial", copy);
+    assert_int_equal(stat(file, &st), -1);
+    snprintf(file, sizeof file, "%s/data.mdb", copy);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal((uint64_t)st.st_size, bytes);
+
+    zstore_t *restored = NULL;
+    assert_int_equal(store_open_sized(copy, 0, 0, &restored), 0);
+    ztxn_t *txn = ztxn_begin(restored, false);
+    zval_t v = {0};
+    assert_int_equal(ztxn_get(txn, zstore_table(restored, "items"), "count", 5, &v), 0);
+    assert_int_equal(v.len, 8);
+    uint64_t count = zstore_be64_get(v.data), rows = 0;
+    assert_int_equal(
+        ztxn_scan(txn, zstore_table(restored, "items"), "row/", 4, NULL, 0, &rows, count_any_row),
+        0);
+    assert_true(count >= BACKUP_WRITES_READY);
+    assert_int_equal(rows, count);
+    ztxn_abort(&txn);
+    zstore_destroy(&restored);
+}
+
+/* zstore_backup_dir(src, dest) fails with `want`, a sentence holding `words`
+ * and no size. */
+static void expect_backup_refused(const char *src, const char *dest, int want, const char *words)
+{
+    char err[256] = "";
+    uint64_t bytes = 7;
+    assert_int_equal(zstore_backup_dir(src, dest, &bytes, err, sizeof err), want);
+    assert_int_equal(bytes, 0);
+    if (strstr(err, words) == NULL) {
+        fail_msg("the error \"%s\" does not say \"%s\"", err, words);
+    }
+}
+
+static void test_backup_dir_refuses_bad_paths(void **state)
+{
+    /* Goal: each bad path gets its code and a sentence, and nothing is made:
+     * no environment where none was, no destination directory; a copy goes
+     * into an existing empty directory, never over an earlier copy. */
+    fixture_t *f = *state;
+    zstore_destroy(&f->store);
+    char missing[PATH_BYTES_MAX], empty[PATH_BYTES_MAX], file[PATH_BYTES_MAX];
+    char dest[PATH_BYTES_MAX], full[PATH_BYTES_MAX], orphan[PATH_BYTES_MAX];
+    snprintf(missing, sizeof missing, "%s/missing", f->root);
+    snprintf(empty, sizeof empty, "%s/empty", f->root);
+    snprintf(file, sizeof file, "%s/file", f->root);
+    snprintf(dest, sizeof dest, "%s/dest", f->root);
+    snprintf(full, sizeof full, "%s/full", f->root);
+    snprintf(orphan, sizeof orphan, "%s/no/parent", f->root);
+    assert_int_equal(mkdir(empty, 0750), 0);
+    assert_int_equal(mkdir(full, 0750), 0);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    char inside[PATH_BYTES_MAX + 32];
+    snprintf(inside, sizeof inside, "%s/keep", full);
+    fp = fopen(inside, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    static char too_long[PATH_MAX + 1];
+    memset(too_long, 'a', PATH_MAX);
+
+    expect_backup_refused(missing, dest, ZE_NOT_FOUND, "no LMDB environment at");
+    expect_backup_refused(empty, dest, ZE_NOT_FOUND, "holds no data.mdb");
+    expect_backup_refused(file, dest, ZE_INVALID, "is not a directory");
+    expect_backup_refused(f->dir, full, ZE_INVALID, "is not empty");
+    expect_backup_refused(f->dir, f->dir, ZE_INVALID, "is not empty");
+    expect_backup_refused(f->dir, file, ZE_INVALID, "is not a directory");
+    expect_backup_refused(f->dir, orphan, ZE_NOT_FOUND, "its parent must exist");
+    expect_backup_refused("", dest, ZE_INVALID, "must be 1 to");
+    expect_backup_refused(f->dir, too_long, ZE_INVALID, "must be 1 to");
+    struct stat st;
+    assert_int_equal(stat(dest, &st), -1);
+    snprintf(inside, sizeof inside, "%s/data.mdb", empty);
+    assert_int_equal(stat(inside, &st), -1);
+
+    /* An existing empty directory, named with a trailing slash. */
+    snprintf(inside, sizeof inside, "%s/", empty);
+    uint64_t bytes = 0;
+    char err[256];
+    assert_int_equal(zstore_backup_dir(f->dir, inside, &bytes, err, sizeof err), 0);
+    assert_true(bytes > 0);
+    expect_backup_refused(f->dir, empty, ZE_INVALID, "never overwrites");
+}
+
 /* ------------------------------------------------------ open, helpers */
 
 static void test_open_rejects_bad_options(void **state)
@@ -886,6 +1058,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_misuse_asserts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_prefix_and_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_dir_hot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_dir_refuses_bad_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_rejects_bad_options, setup, teardown),
         cmocka_unit_test(test_be64_order),
     };

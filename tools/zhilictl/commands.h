@@ -23,4 +23,8 @@ int zctl_funds(zbus_client_t *client, const zcfg_common_t *cfg, int argc, char *
 /* argv[0] is "reporting": rebuild, export …. */
 int zctl_reporting(zbus_client_t *client, const zcfg_common_t *cfg, int argc, char **argv);
 
+/* argv[0] is "backup": a hot copy of a service's store into a new directory.
+ * Local files only (no broker). */
+int zctl_backup(const zcfg_common_t *cfg, int argc, char **argv);
+
 #endif

@@ -6,6 +6,7 @@
  *   zhilictl token create --role R --area PREFIX --name NAME [--expires-days N]
  *   zhilictl token revoke ID
  *   zhilictl token list                          bearer tokens of the gateway (docs/auth.md)
+ *   zhilictl backup SERVICE|--data DIR --out DEST  hot copy of a store (backup.c)
  * Exit status: 0 OK, 1 the reply was not OK, 2 usage or transport error. */
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +57,8 @@ static int usage(void)
             "       zhilictl hotline --rate N --duration S --area PREFIX   (docs/petitions.md)\n"
             "       zhilictl funds verify|statement ...   (docs/funds.md)\n"
             "       zhilictl reporting rebuild|export|alerts ...   (docs/reporting.md)\n"
+            "       zhilictl backup SERVICE|--data DIR --out DEST   (hot copy of a store; "
+            "docs/operations.md)\n"
             "each service subcommand prints its own usage when called without arguments\n"
             "environment: ZHILI_BROKER (tcp://127.0.0.1:7100), ZHILI_EVENTS_SUB "
             "(tcp://127.0.0.1:7102)\n");
@@ -402,6 +405,9 @@ int main(int argc, char **argv)
     }
     zcfg_common_t cfg;
     zcfg_common_load(&cfg);
+    if (strcmp(argv[1], "backup") == 0) {
+        return zctl_backup(&cfg, argc - 1, argv + 1); /* local files: no broker */
+    }
     zproc_on_stop(on_signal);
     void *zctx = zmq_ctx_new();
     zbus_client_t *client = zbus_client_new(zctx, cfg.broker);

@@ -90,8 +90,9 @@ void zhttp_req_peer(const zhttp_req_t *req, char *out, size_t cap);
 
 /* Called once if the request dies before it is answered. Registering it also
  * watches the connection, so a client that leaves (closes, resets, or shuts
- * down its sending side) is noticed at once; without it h2o would notice
- * only when the answer is written. */
+ * down its sending side) is noticed within ZHTTP_HUP_INTERVAL_MS (200 ms, one
+ * poll() over every watched socket); without it h2o would notice only when
+ * the answer is written. SSE streams are watched the same way. */
 void zhttp_req_on_gone(zhttp_req_t *req, void (*on_gone)(void *ctx), void *ctx);
 
 /* ---- responses ---------------------------------------------------------- */

@@ -7,6 +7,7 @@
 
 #include <h2o.h>
 #include <h2o/websocket.h>
+#include <poll.h>
 
 #include "http.h"
 #include "http_limits.h"
@@ -53,6 +54,13 @@ struct zhttp_server {
     uv_prepare_t flush_prepare;
     uv_check_t flush_check;
     uv_timer_t sweep; /* deadlines of closing streams */
+    /* The hang-up sweep: one poll() over the sockets of unanswered requests
+     * with an on_gone and of SSE streams, for clients that left. */
+    uv_timer_t hup;
+    struct pollfd *hup_fds;
+    void **hup_items; /* zhttp_req_t or zhttp_stream_t, same index */
+    bool *hup_is_stream;
+    size_t hup_cap;
     int port;
     zhttp_route_t handlers[ZHTTP_HANDLERS_MAX];
     size_t handlers_len;
@@ -70,8 +78,6 @@ struct zhttp_server {
     zhttp_stats_t stats;
 };
 
-typedef struct zhttp_watch zhttp_watch_t;
-
 /* Lives in the h2o request's pool; its dispose callback tells us the
  * request is over (answered and written, or the connection died). */
 struct zhttp_req {
@@ -81,7 +87,6 @@ struct zhttp_req {
     h2o_linklist_t link; /* server->reqs while unanswered */
     void (*on_gone)(void *ctx);
     void *gone_ctx;
-    zhttp_watch_t *watch;
     zhttp_stream_t *stream; /* an SSE stream answering this request */
     unsigned headers_added;
     bool answered, upgraded;
@@ -120,6 +125,9 @@ void zhttp_conn_cut(zhttp_server_t *self, const h2o_conn_t *h2o_conn);
 void zhttp_conn_limit_sndbuf(zhttp_server_t *self, const h2o_conn_t *h2o_conn, int bytes);
 void zhttp_server_mark_dirty(zhttp_server_t *self, zhttp_stream_t *stream);
 void zhttp_server_mark_closing(zhttp_server_t *self, zhttp_stream_t *stream);
+/* Start the hang-up sweep if it is not running (a request got an on_gone,
+ * an SSE stream started); it stops itself when nothing is left to watch. */
+void zhttp_server_hup_arm(zhttp_server_t *self);
 
 /* req.c */
 int zhttp_req_dispatch(zhttp_handler_t *handler, h2o_req_t *h2o);

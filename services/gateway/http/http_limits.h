@@ -17,6 +17,9 @@
 #define ZHTTP_HEADER_NAME_BYTES_MAX 256
 #define ZHTTP_HEADER_VALUE_BYTES_MAX 8192
 #define ZHTTP_SWEEP_INTERVAL_MS 250
+/* How often the sockets of waiting requests and SSE streams are polled for
+ * a client that left: the bound on noticing it (h2o reads nothing there). */
+#define ZHTTP_HUP_INTERVAL_MS 200
 /* Kernel send buffer of a stream's socket (Linux doubles it): enough for
  * loopback and LAN rates, small enough that a stalled client's backlog shows
  * in the counted queue rather than in up to 4 MiB of kernel memory. */

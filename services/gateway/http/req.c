@@ -3,86 +3,15 @@
  * The zhttp_req_t lives in the h2o request's pool; the pool's dispose
  * callback is our "request over" signal. h2o 2.2 reads nothing from an
  * HTTP/1 connection while a request is in progress, so a client that leaves
- * before an asynchronous answer would go unnoticed until we write; a request
- * with an on_gone callback therefore watches a duplicate of its socket for
- * the peer's FIN or RST. */
+ * before an asynchronous answer would go unnoticed until we write; the
+ * server's hang-up sweep (server.c) therefore polls the sockets of requests
+ * with an on_gone callback for the peer's FIN or RST. */
 #include "http_internal.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
-
-struct zhttp_watch {
-    uv_poll_t poll;
-    int fd;           /* a dup of the connection's socket, ours to close */
-    zhttp_req_t *req; /* NULL once the request no longer needs watching */
-};
-
-/* ---- the disconnect watch ---------------------------------------------- */
-
-static void on_watch_closed(uv_handle_t *handle)
-{
-    zhttp_watch_t *watch = handle->data;
-    close(watch->fd);
-    free(watch);
-}
-
-static void watch_stop(zhttp_req_t *req)
-{
-    zhttp_watch_t *watch = req->watch;
-    if (watch == NULL) {
-        return;
-    }
-    req->watch = NULL;
-    watch->req = NULL;
-    uv_close((uv_handle_t *)&watch->poll, on_watch_closed);
-}
-
-static void on_watch(uv_poll_t *poll, int status, int events)
-{
-    (void)status;
-    (void)events;
-    /* Only UV_DISCONNECT was asked for; an error (RST) means the same. */
-    zhttp_watch_t *watch = poll->data;
-    if (watch->req != NULL) {
-        zhttp_req_abort(watch->req, 499);
-    }
-}
-
-/* A duplicate descriptor gets its own epoll registration, so watching it
- * does not disturb libuv's handle on the original. Failure only means the
- * departure is noticed later, when the request ends. */
-static void watch_start(zhttp_req_t *req)
-{
-    zhttp_conn_t *conn = zhttp_conn_find(req->server, req->h2o_conn);
-    uv_os_fd_t fd;
-    if (conn == NULL || uv_fileno((uv_handle_t *)&conn->tcp, &fd) != 0) {
-        return;
-    }
-    zhttp_watch_t *watch = calloc(1, sizeof *watch);
-    if (watch == NULL) {
-        return;
-    }
-    watch->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (watch->fd < 0) {
-        free(watch);
-        return;
-    }
-    watch->req = req;
-    watch->poll.data = watch;
-    if (uv_poll_init(req->server->loop, &watch->poll, watch->fd) != 0) {
-        close(watch->fd);
-        free(watch);
-        return;
-    }
-    req->watch = watch;
-    if (uv_poll_start(&watch->poll, UV_DISCONNECT, on_watch) != 0) {
-        watch_stop(req);
-    }
-}
 
 /* ---- life of a request --------------------------------------------------- */
 
@@ -93,7 +22,6 @@ static void on_req_dispose(void *p)
     if (h2o_linklist_is_linked(&req->link)) {
         h2o_linklist_unlink(&req->link);
     }
-    watch_stop(req);
     if (!req->answered) {
         req->answered = true;
         if (req->on_gone != NULL) {
@@ -137,7 +65,6 @@ bool zhttp_req_take(zhttp_req_t *req)
     if (h2o_linklist_is_linked(&req->link)) {
         h2o_linklist_unlink(&req->link);
     }
-    watch_stop(req);
     return true;
 }
 
@@ -148,11 +75,7 @@ void zhttp_req_on_gone(zhttp_req_t *req, void (*on_gone)(void *ctx), void *ctx)
     }
     req->on_gone = on_gone;
     req->gone_ctx = ctx;
-    if (on_gone != NULL && req->watch == NULL) {
-        watch_start(req);
-    } else if (on_gone == NULL) {
-        watch_stop(req);
-    }
+    zhttp_server_hup_arm(req->server);
 }
 
 /* The caller's on_gone runs first (it must not touch the req afterwards);

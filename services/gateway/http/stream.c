@@ -175,6 +175,7 @@ zhttp_stream_t *zhttp_stream_start(zhttp_req_t *req, const char *content_type,
     zhttp_conn_limit_sndbuf(stream->server, stream->h2o_conn, ZHTTP_STREAM_SNDBUF_BYTES);
     req->stream = stream;
     h2o_start_response(h2o, &stream->gen);
+    zhttp_server_hup_arm(stream->server);
     /* The headers go out with whatever is written in this turn. */
     zhttp_server_mark_dirty(stream->server, stream);
     return stream;
