@@ -554,9 +554,18 @@ int zfh_view(zsvc_ctx_t *ctx, const char *account, const char *ticket, bool *pub
                          "account must be the compound's 15-digit "
                          "area code");
     }
-    int rc = zfh_authorize(ctx, account, NULL, "reading the account");
+    /* A token scoped inside the compound (a resident's building) may read its
+     * compound's account, in the public view only (docs/funds.md). */
+    const Zhili__V1__Actor *a = ctx->cmd != NULL ? ctx->cmd->actor : NULL;
+    bool inside = a != NULL && a->area != NULL && strlen(a->area) > strlen(account) &&
+                  zarea_within(account, a->area);
+    int rc = zfh_authorize(ctx, inside ? a->area : account, NULL, "reading the account");
     if (rc != 0) {
         return rc;
+    }
+    if (inside) {
+        *public_view = true;
+        return ticket != NULL && ticket[0] != '\0' ? ticket_check(ctx, account, ticket) : 0;
     }
     if (ticket != NULL && ticket[0] != '\0') {
         rc = ticket_check(ctx, account, ticket);

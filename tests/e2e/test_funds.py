@@ -325,6 +325,19 @@ def test_secret_rules_and_query_ticket(stack):
     r = f.call({"funds_account_get": {"account": A, "ticket": t["ticket"]}}, RESIDENT)
     assert r["status"] == "forbidden"  # expired
     assert f.call({"funds_account_get": {"account": A}}, OUTSIDER)["status"] == "forbidden"
+    # A resident whose token is scoped to a building of the compound reads its
+    # compound's account, in the public view only, and writes nothing.
+    in_building = dict(RESIDENT, id="res-2", area=BUILDING)
+    acct = f.account(actor=in_building)
+    assert acct["public_view"] and acct["holders"] == [] and acct["balance"] == 1734
+    pub = f.ok({"funds_entries_list": {"account": A}}, in_building)["funds_entries"]
+    assert pub["public_view"] and pub["entries"][0]["payer"] == ""
+    r = f.call({"funds_deposit": {"account": A, "category": "property_fee", "amount": 1,
+                                  "payer": "x", "payer_kind": "person", "receipt": "R-B"}},
+               in_building)
+    assert r["status"] == "forbidden"
+    other_building = dict(RESIDENT, id="res-3", area=OTHER + "001")
+    assert f.call({"funds_account_get": {"account": A}}, other_building)["status"] == "forbidden"
 
 
 # ---- the journal ----------------------------------------------------------------

@@ -2,7 +2,7 @@
  *
  *   zhilictl hotline --rate N --duration S --area PREFIX
  *                    [--url http://127.0.0.1:8080] [--token T | $ZHILI_TOKEN]
- *                    [--connections C] [--batch B]
+ *                    [--connections C] [--batch B] [--units FILE]
  *
  * It pushes N petitions a second for S seconds (open loop: on schedule, not
  * after each answer) through POST /api/v1/petitions with an Idempotency-Key
@@ -10,9 +10,13 @@
  * /api/v1/petitions/batch, over C keep-alive connections (a minimal
  * HTTP/1.1 client, tools/zhilictl/httpc.c). Petitions are realistic
  * (tools/zhilictl/petgen.c): Chinese content over every category, compound
- * and building addresses, area codes under PREFIX. Every second it prints
- * accepted/s and errors; at the end a summary. Exit status 0 when every push
- * was accepted, 1 when some were not, 2 on bad usage or no connection. */
+ * and building addresses, area codes under PREFIX — made up (001, 002, …
+ * at each level), or with --units only the units of a units CSV (the file
+ * `zhilictl import units` reads, e.g. deploy/demo/units.csv) that lie under
+ * PREFIX and have none below them, addressed by their names. Every second
+ * it prints accepted/s and errors; at the end a summary. Exit status 0 when
+ * every push was accepted, 1 when some were not, 2 on bad usage, a units
+ * file it cannot use, or no connection. */
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
@@ -39,7 +43,7 @@
 
 typedef struct {
     int rate, duration_s, connections, batch;
-    const char *url, *token, *area;
+    const char *url, *token, *area, *units;
 } opts_t;
 
 typedef struct {
@@ -67,9 +71,10 @@ static int usage(const char *why)
     fprintf(stderr,
             "zhilictl hotline: %s\n"
             "usage: zhilictl hotline --rate N --duration S --area PREFIX [--url URL] "
-            "[--token T] [--connections C] [--batch B]\n"
+            "[--token T] [--connections C] [--batch B] [--units FILE]\n"
             "  N 1..%d petitions/s, S 1..%d s, PREFIX 6-18 digits, C 1..%d (default %d), "
-            "B 1..%d (batch pushes); the token comes from --token or ZHILI_TOKEN\n",
+            "B 1..%d (batch pushes); the token comes from --token or ZHILI_TOKEN;\n"
+            "  FILE: a units CSV (code,name,...): petitions only at its units under PREFIX\n",
             why, RATE_MAX, DURATION_S_MAX, CONNECTIONS_MAX, CONNECTIONS_DEFAULT, BATCH_MAX);
     return 2;
 }
@@ -88,8 +93,8 @@ static int int_arg(const char *s, int min, int max, int *out)
 
 static int parse(int argc, char **argv, opts_t *o)
 {
-    *o = (opts_t){0,   0, CONNECTIONS_DEFAULT, 0, "http://127.0.0.1:8080", getenv("ZHILI_TOKEN"),
-                  NULL};
+    *o = (opts_t){0,    0,   CONNECTIONS_DEFAULT, 0, "http://127.0.0.1:8080", getenv("ZHILI_TOKEN"),
+                  NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = v == NULL;
@@ -107,6 +112,8 @@ static int parse(int argc, char **argv, opts_t *o)
             o->token = v;
         } else if (!bad && strcmp(a, "--area") == 0) {
             o->area = v;
+        } else if (!bad && strcmp(a, "--units") == 0) {
+            o->units = v;
         } else {
             bad = 1;
         }
@@ -203,6 +210,7 @@ typedef struct {
     char run[64];
     char headers[512];
     zpg_t gen;
+    zpg_units_t *units; /* --units, or NULL */
     slot_t slots[CONNECTIONS_MAX];
     tally_t tally;
     char *body;
@@ -281,6 +289,17 @@ static int sim_setup(sim_t *s, int argc, char **argv)
     if (zpg_init(&s->gen, s->o.area, (uint64_t)getpid() * 2654435761u) != 0) {
         return usage("--area must be 6 to 18 digits");
     }
+    if (s->o.units != NULL) {
+        char err[512];
+        if (zpg_units_load(s->o.units, s->o.area, &s->units, err, sizeof err) != 0) {
+            fprintf(stderr, "zhilictl hotline: --units: %s\n", err);
+            return 2;
+        }
+        zpg_use_units(&s->gen, s->units);
+        printf("units: %zu places under %s from %s\n", zpg_units_places(s->units), s->o.area,
+               s->o.units);
+        fflush(stdout);
+    }
     if (zhc_url_parse(s->o.url, s->host, &s->port) != 0) {
         return usage("--url must be http://host[:port]");
     }
@@ -306,6 +325,7 @@ static void sim_destroy(sim_t *s)
         zhc_close(&s->slots[i].conn);
     }
     free(s->body);
+    zpg_units_destroy(&s->units);
     free(s);
 }
 

@@ -1,10 +1,32 @@
 /* Realistic 12345 petitions (petgen.h). */
 #include "tools/zhilictl/petgen.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define AREA_BYTES_MAX 18     /* a building's code */
+#define ADDRESS_BYTES_MAX 240 /* petitions take 300; room for the unit and room */
+#define CSV_COLUMNS_MAX 64    /* grid's import takes 16 */
+
+/* A unit of the file: its code and its name (JSON-escaped) in the arena. */
+typedef struct {
+    char code[AREA_BYTES_MAX + 1];
+    size_t name_off, name_len;
+} unit_t;
+
+struct zpg_units {
+    unit_t *units; /* sorted by code, no duplicates */
+    size_t count;
+    char *names; /* the arena of escaped names */
+    size_t names_len, names_cap;
+    size_t *places; /* indexes of the units petitions may lie at */
+    size_t place_count;
+};
 
 typedef struct {
     const char *code;
@@ -99,6 +121,7 @@ int zpg_init(zpg_t *g, const char *prefix, uint64_t seed)
     }
     snprintf(g->prefix, sizeof g->prefix, "%s", prefix);
     g->state = seed ? seed : 0x9E3779B97F4A7C15ull;
+    g->units = NULL;
     return 0;
 }
 
@@ -119,28 +142,418 @@ static void area(zpg_t *g, char out[19])
     out[18] = '\0';
 }
 
+/* ---- a units file ------------------------------------------------------ */
+
+static bool area_code(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 6 && n <= AREA_BYTES_MAX && n % 3 == 0 && strspn(s, "0123456789") == n;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t err_len, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An RFC 4180 reader over the whole file. */
+typedef struct {
+    const char *p, *end;
+} csv_t;
+
+enum { FIELD_MORE = 0, FIELD_LAST = 1, FIELD_BAD = -1 };
+
+/* The next field into buf (cap bytes with the NUL; *too_long when it held
+ * more): FIELD_MORE when a comma follows, FIELD_LAST at the record's end,
+ * FIELD_BAD on a quote out of place or a file ending inside quotes. */
+static int csv_field(csv_t *c, char *buf, size_t cap, bool *too_long)
+{
+    size_t n = 0;
+    bool quoted = c->p < c->end && *c->p == '"';
+    *too_long = false;
+    for (c->p += quoted; c->p < c->end; c->p++) {
+        char ch = *c->p;
+        if (quoted && ch == '"') {
+            if (c->p + 1 >= c->end || c->p[1] != '"') {
+                quoted = false; /* the closing quote: a separator must follow */
+                c->p++;
+                break;
+            }
+            c->p++; /* "" is a quote */
+        } else if (!quoted && (ch == ',' || ch == '\n' || ch == '\r')) {
+            break;
+        } else if (!quoted && ch == '"') {
+            return FIELD_BAD;
+        }
+        if (n + 1 < cap) {
+            buf[n++] = ch;
+        } else {
+            *too_long = true;
+        }
+    }
+    buf[n] = '\0';
+    if (quoted) {
+        return FIELD_BAD;
+    }
+    if (c->p < c->end && *c->p == ',') {
+        c->p++;
+        return FIELD_MORE;
+    }
+    if (c->p < c->end && *c->p != '\r' && *c->p != '\n') {
+        return FIELD_BAD;
+    }
+    c->p += c->p < c->end && *c->p == '\r';
+    c->p += c->p < c->end && *c->p == '\n';
+    return FIELD_LAST;
+}
+
+/* One record's code and name (the columns code_col and name_col, -1 until
+ * the header has named them). */
+typedef struct {
+    int code_col, name_col;
+    char code[AREA_BYTES_MAX + 2];
+    char name[ZPG_UNIT_NAME_BYTES_MAX + 1];
+    bool code_long, name_long, blank;
+} record_t;
+
+/* The next record into r; the header (code_col -1) sets the columns
+ * instead. 1 for a record, 0 at the end of the file, -1 malformed, -2 more
+ * than CSV_COLUMNS_MAX columns. */
+static int csv_record(csv_t *c, record_t *r)
+{
+    char skip[8];
+    bool header = r->code_col < 0, long_skip;
+    r->code[0] = r->name[0] = '\0';
+    r->code_long = r->name_long = false;
+    if (c->p >= c->end) {
+        return 0;
+    }
+    r->blank = *c->p == '\n' || *c->p == '\r';
+    if (r->blank) {
+        c->p += *c->p == '\r';
+        c->p += c->p < c->end && *c->p == '\n';
+        return 1;
+    }
+    for (int col = 0;; col++) {
+        int rc;
+        if (col == CSV_COLUMNS_MAX) {
+            return -2;
+        }
+        if (header) {
+            char title[16];
+            rc = csv_field(c, title, sizeof title, &long_skip);
+            if (strcmp(title, "code") == 0 || strcmp(title, "编码") == 0) {
+                r->code_col = col;
+            } else if (strcmp(title, "name") == 0 || strcmp(title, "名称") == 0) {
+                r->name_col = col;
+            }
+        } else if (col == r->code_col) {
+            rc = csv_field(c, r->code, sizeof r->code, &r->code_long);
+        } else if (col == r->name_col) {
+            rc = csv_field(c, r->name, sizeof r->name, &r->name_long);
+        } else {
+            rc = csv_field(c, skip, sizeof skip, &long_skip);
+        }
+        if (rc == FIELD_BAD) {
+            return -1;
+        }
+        if (rc == FIELD_LAST) {
+            return 1;
+        }
+    }
+}
+
+/* Keep a unit (escaped name in the arena). 0, or -1 when out of memory. */
+static int units_add(zpg_units_t *u, const char *code, const char *name)
+{
+    if (u->count % 1024 == 0) {
+        unit_t *grown = realloc(u->units, (u->count + 1024) * sizeof *grown);
+        if (grown == NULL) {
+            return -1;
+        }
+        u->units = grown;
+    }
+    size_t need = u->names_len + 2 * strlen(name) + 1;
+    if (need > u->names_cap) {
+        size_t cap = need > 2 * u->names_cap ? need + 4096 : 2 * u->names_cap;
+        char *grown = realloc(u->names, cap);
+        if (grown == NULL) {
+            return -1;
+        }
+        u->names = grown;
+        u->names_cap = cap;
+    }
+    unit_t *t = &u->units[u->count++];
+    snprintf(t->code, sizeof t->code, "%s", code);
+    t->name_off = u->names_len;
+    for (const char *p = name; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20) {
+            continue; /* a control character has no place in an address */
+        }
+        if (*p == '"' || *p == '\\') {
+            u->names[u->names_len++] = '\\';
+        }
+        u->names[u->names_len++] = *p;
+    }
+    t->name_len = u->names_len - t->name_off;
+    u->names[u->names_len++] = '\0';
+    return 0;
+}
+
+static int unit_cmp(const void *a, const void *b)
+{
+    return strcmp(((const unit_t *)a)->code, ((const unit_t *)b)->code);
+}
+
+/* The whole file into memory (at most ZPG_UNITS_FILE_BYTES_MAX); the
+ * buffer grows as the file is read, so a small file takes little. */
+static char *file_read(const char *path, size_t *len, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fail(err, err_len, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0;
+    bool bad = false;
+    *len = 0;
+    while (!bad && *len == cap && cap <= ZPG_UNITS_FILE_BYTES_MAX) {
+        size_t grown_cap = cap == 0 ? 65536 : 2 * cap;
+        char *grown = realloc(buf, grown_cap + 1);
+        bad = grown == NULL;
+        if (!bad) {
+            buf = grown;
+            cap = grown_cap;
+            *len += fread(buf + *len, 1, cap - *len, f);
+        }
+    }
+    bad = bad || ferror(f) || *len > ZPG_UNITS_FILE_BYTES_MAX;
+    fclose(f);
+    if (bad) {
+        fail(err, err_len, "cannot read %s: unreadable, or larger than %d bytes", path,
+             ZPG_UNITS_FILE_BYTES_MAX);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The rows of the file under prefix or above it, unsorted. */
+static int units_parse(zpg_units_t *u, const char *path, const char *text, size_t len,
+                       const char *prefix, char *err, size_t err_len)
+{
+    csv_t c = {text, text + len};
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        c.p += 3; /* the BOM Excel writes */
+    }
+    record_t r = {.code_col = -1, .name_col = -1};
+    if (csv_record(&c, &r) != 1 || r.code_col < 0 || r.name_col < 0) {
+        return fail(err, err_len, "%s: the header must name the columns code and name", path);
+    }
+    size_t plen = strlen(prefix);
+    for (long row = 2;; row++) {
+        int rc = csv_record(&c, &r);
+        if (rc == 0) {
+            return 0;
+        }
+        if (rc < 0) {
+            return fail(err, err_len, "%s: row %ld: %s", path, row,
+                        rc == -2 ? "more than 64 columns" : "a quote out of place (RFC 4180)");
+        }
+        if (r.blank) {
+            continue;
+        }
+        if (r.code_long || !area_code(r.code)) {
+            return fail(err, err_len, "%s: row %ld: code must be 6, 9, 12, 15 or 18 digits", path,
+                        row);
+        }
+        if (r.name_long) {
+            return fail(err, err_len, "%s: row %ld: name longer than %d bytes", path, row,
+                        ZPG_UNIT_NAME_BYTES_MAX);
+        }
+        size_t n = strlen(r.code);
+        if (strncmp(r.code, prefix, n < plen ? n : plen) != 0) {
+            continue; /* neither under the prefix nor above it */
+        }
+        if (u->count == ZPG_UNITS_MAX) {
+            return fail(err, err_len, "%s: more than %d units under or above the area", path,
+                        ZPG_UNITS_MAX);
+        }
+        if (units_add(u, r.code, r.name) != 0) {
+            return fail(err, err_len, "%s: out of memory at row %ld", path, row);
+        }
+    }
+}
+
+/* Sort, drop duplicates, and list the places: units under the prefix with
+ * none below them (in code order, the next unit would start with the code). */
+static int units_index(zpg_units_t *u, const char *prefix)
+{
+    if (u->count == 0) {
+        return 0;
+    }
+    qsort(u->units, u->count, sizeof *u->units, unit_cmp);
+    size_t kept = 1;
+    for (size_t i = 1; i < u->count; i++) {
+        if (strcmp(u->units[i].code, u->units[kept - 1].code) != 0) {
+            u->units[kept++] = u->units[i];
+        }
+    }
+    u->count = kept;
+    u->places = malloc(u->count * sizeof *u->places);
+    if (u->places == NULL) {
+        return -1;
+    }
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < u->count; i++) {
+        const char *code = u->units[i].code;
+        bool parent = i + 1 < u->count && strncmp(u->units[i + 1].code, code, strlen(code)) == 0;
+        if (!parent && strncmp(code, prefix, plen) == 0) {
+            u->places[u->place_count++] = i;
+        }
+    }
+    return 0;
+}
+
+int zpg_units_load(const char *path, const char *prefix, zpg_units_t **out, char *err,
+                   size_t err_len)
+{
+    *out = NULL;
+    size_t plen = strlen(prefix);
+    if (plen > AREA_BYTES_MAX || strspn(prefix, "0123456789") != plen || (plen > 0 && plen < 6)) {
+        return fail(err, err_len, "the area %s must be 6 to 18 digits", prefix);
+    }
+    size_t len = 0;
+    char *text = file_read(path, &len, err, err_len);
+    zpg_units_t *u = calloc(1, sizeof *u);
+    int rc = text != NULL && u != NULL ? 0 : -1;
+    if (rc == 0 && u == NULL) {
+        rc = fail(err, err_len, "%s: out of memory", path);
+    }
+    if (rc == 0) {
+        rc = units_parse(u, path, text, len, prefix, err, err_len);
+    }
+    if (rc == 0 && units_index(u, prefix) != 0) {
+        rc = fail(err, err_len, "%s: out of memory", path);
+    }
+    if (rc == 0 && u->place_count == 0) {
+        rc = fail(err, err_len, "%s: no unit under %s", path, prefix[0] ? prefix : "\"\"");
+    }
+    free(text);
+    if (rc != 0) {
+        zpg_units_destroy(&u);
+        return -1;
+    }
+    *out = u;
+    return 0;
+}
+
+void zpg_units_destroy(zpg_units_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    zpg_units_t *u = *self_p;
+    free(u->units);
+    free(u->names);
+    free(u->places);
+    free(u);
+    *self_p = NULL;
+}
+
+size_t zpg_units_places(const zpg_units_t *u)
+{
+    return u->place_count;
+}
+
+void zpg_use_units(zpg_t *g, const zpg_units_t *u)
+{
+    g->units = u;
+}
+
+static const unit_t *unit_find(const zpg_units_t *u, const char *code)
+{
+    unit_t key;
+    snprintf(key.code, sizeof key.code, "%s", code);
+    return bsearch(&key, u->units, u->count, sizeof *u->units, unit_cmp);
+}
+
+/* One of the file's places. */
+static void place(zpg_t *g, char code[19])
+{
+    const zpg_units_t *u = g->units;
+    snprintf(code, 19, "%s", u->units[u->places[pick(g, u->place_count)]].code);
+}
+
+/* The address of a place: the names of the unit and its ancestors (the
+ * broadest dropped first when too long), then building, unit and room. */
+static void place_address(zpg_t *g, const char *code, unsigned unit, unsigned room, char *address,
+                          size_t cap)
+{
+    const zpg_units_t *u = g->units;
+    size_t len = strlen(code);
+    const unit_t *chain[AREA_BYTES_MAX / 3];
+    int n = 0;
+    size_t total = 0;
+    for (size_t l = len; l >= 6; l -= 3) { /* deepest first */
+        char prefix[19];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)l, code);
+        const unit_t *a = unit_find(u, prefix);
+        if (a != NULL && total + a->name_len <= ADDRESS_BYTES_MAX) {
+            chain[n++] = a;
+            total += a->name_len;
+        }
+    }
+    size_t at = 0;
+    address[0] = '\0';
+    while (n > 0 && at < cap) {
+        const unit_t *a = chain[--n];
+        at += (size_t)snprintf(address + at, cap - at, "%s", u->names + a->name_off);
+    }
+    if (at < cap && len == AREA_BYTES_MAX) {
+        snprintf(address + at, cap - at, "%u单元%u室", unit, room);
+    } else if (at < cap) {
+        snprintf(address + at, cap - at, "%u号楼%u单元%u室", 1 + (unsigned)pick(g, 6), unit, room);
+    }
+}
+
 int zpg_petition(zpg_t *g, const char *ticket, char *out, size_t cap)
 {
     const category_t *c = &categories[pick(g, ARRAY_LEN(categories))];
     const char *text = c->texts[pick(g, c->count)];
     uint64_t roll = pick(g, 100);
     const char *urgency = roll < 3 ? "critical" : roll < 15 ? "urgent" : "normal";
-    char code[19];
-    area(g, code);
-    unsigned building = (unsigned)(code[17] - '0'), unit = 1 + (unsigned)pick(g, 4);
+    char code[19], address[ADDRESS_BYTES_MAX + 64];
+    if (g->units != NULL) {
+        place(g, code);
+    } else {
+        area(g, code);
+    }
+    unsigned unit = 1 + (unsigned)pick(g, 4);
     unsigned room = 101 + (unsigned)pick(g, 6) * 100 + (unsigned)pick(g, 4);
     unsigned long long phone = 13000000000ull + (unsigned long long)pick(g, 999999999);
+    if (g->units != NULL) {
+        place_address(g, code, unit, room, address, sizeof address);
+    } else {
+        unsigned building = (unsigned)(code[17] - '0');
+        const char *street = streets[pick(g, ARRAY_LEN(streets))];
+        snprintf(address, sizeof address, "二道江区%s%s%u号楼%u单元%u室", street,
+                 compounds[pick(g, ARRAY_LEN(compounds))], building, unit, room);
+    }
     char tk[256] = "";
     if (ticket != NULL && ticket[0] != '\0') {
         snprintf(tk, sizeof tk, ",\"ticket\":\"%s\"", ticket);
     }
-    int n =
-        snprintf(out, cap,
-                 "{\"category\":\"%s\",\"urgency\":\"%s\",\"content\":\"%s\",\"area\":\"%s\","
-                 "\"address\":\"二道江区%s%s%u号楼%u单元%u室\",\"citizen\":{\"name\":\"%s%s\","
-                 "\"phone\":\"%llu\"},\"channel\":\"hotline\"%s}",
-                 c->code, urgency, text, code, streets[pick(g, ARRAY_LEN(streets))],
-                 compounds[pick(g, ARRAY_LEN(compounds))], building, unit, room,
-                 surnames[pick(g, ARRAY_LEN(surnames))], pick(g, 2) ? "先生" : "女士", phone, tk);
+    int n = snprintf(out, cap,
+                     "{\"category\":\"%s\",\"urgency\":\"%s\",\"content\":\"%s\",\"area\":\"%s\","
+                     "\"address\":\"%s\",\"citizen\":{\"name\":\"%s%s\","
+                     "\"phone\":\"%llu\"},\"channel\":\"hotline\"%s}",
+                     c->code, urgency, text, code, address, surnames[pick(g, ARRAY_LEN(surnames))],
+                     pick(g, 2) ? "先生" : "女士", phone, tk);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
