@@ -292,8 +292,12 @@ static int resolve_area(zhttp_req_t *req, json_t *body, const zgw_principal_t *w
         snprintf(msg, sizeof msg, "area %s is outside your scope %s", given, who->area);
         return fail(f, 403, "forbidden", "area", msg);
     }
-    /* Without an area the command acts in the caller's whole scope. */
-    snprintf(area, ZGW_AREA_BYTES_MAX + 1, "%s", given[0] ? given : who->area);
+    /* Without an area the command acts in the caller's whole scope (both are
+     * at most ZGW_AREA_BYTES_MAX, checked above and by the token's record). */
+    const char *use = given[0] ? given : who->area;
+    size_t len = strnlen(use, ZGW_AREA_BYTES_MAX);
+    memcpy(area, use, len);
+    area[len] = '\0';
     return 0;
 }
 
@@ -341,7 +345,10 @@ static Zhili__V1__Command *build_command(zhttp_req_t *req, const zgw_route_t *ro
     }
     for (int i = 0; i < param_count; i++) {
         char name[64], value[QUERY_VALUE_BYTES_MAX];
-        snprintf(name, sizeof name, "%.*s", params[i].name_len, params[i].name);
+        size_t name_len = params[i].name_len < (int)sizeof name - 1 ? (size_t)params[i].name_len
+                                                                    : sizeof name - 1;
+        memcpy(name, params[i].name, name_len);
+        name[name_len] = '\0';
         if (!zgw_url_decode(params[i].value, (size_t)params[i].value_len, value, sizeof value)) {
             json_decref(body);
             fail(f, 400, "invalid", name, "a path segment is not valid percent-encoding");

@@ -406,7 +406,7 @@ uint64_t zgw_bus_call(zgw_bus_t *self, const char *service, const Zhili__V1__Com
     }
     c->id = ++self->next_id;
     memcpy(c->request_id, cmd->request_id, rid_len + 1);
-    snprintf(c->service, sizeof c->service, "%s", service);
+    memcpy(c->service, service, strlen(service) + 1); /* zbus_name_valid bounds it */
     c->deadline_mono_ms = zclock_mono_ms() + (timeout_ms > 0 ? timeout_ms : ZGW_CALL_MS_DEFAULT);
     c->on_reply = on_reply;
     c->ctx = ctx;

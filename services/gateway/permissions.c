@@ -4,6 +4,7 @@
  * below and nothing else, so the table here and the one in docs/auth.md are
  * the whole truth about who may do what. Area scoping (zgw_area_within) is a
  * second, separate check on every read and write. */
+#include <stdint.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -144,10 +145,27 @@ static bool list_has(const char *const *list, const char *name)
     return false;
 }
 
+/* Routes pass the same static strings every time: a small cache keyed by
+ * the string's address saves the walk of the table (strcmp per row) on
+ * every request. A hit is confirmed by one strcmp (the address may be a
+ * buffer holding another name by now); a miss falls back to the walk. */
+#define ROW_CACHE 64
+static struct {
+    const char *key;
+    const permission_row_t *row;
+} row_cache[ROW_CACHE];
+
 static const permission_row_t *permission_row(const char *permission)
 {
+    size_t slot = ((uintptr_t)permission >> 3) & (ROW_CACHE - 1);
+    if (row_cache[slot].key == permission &&
+        strcmp(row_cache[slot].row->permission, permission) == 0) {
+        return row_cache[slot].row;
+    }
     for (size_t i = 0; i < ZARRAY_LEN(permission_table); i++) {
         if (strcmp(permission_table[i].permission, permission) == 0) {
+            row_cache[slot].key = permission;
+            row_cache[slot].row = &permission_table[i];
             return &permission_table[i];
         }
     }

@@ -96,6 +96,24 @@ static void apply(zsvc_ctx_t *ctx, const zrs_t *t, uint8_t gen, const Zhili__V1_
                 ev->seq, ev->ts_ms, c->amount, ev->type);
 }
 
+/* budgets.execution_published: the month's sums less what the same compound
+ * and month added before, so a month published again never counts twice. */
+static void execution(zsvc_ctx_t *ctx, const zrs_t *t, uint8_t gen, const Zhili__V1__Event *ev,
+                      int month)
+{
+    zrep_exec_t counted;
+    zrs_exec_get(ctx->txn, t, gen, ev->area, month, &counted);
+    zrep_contribs_t c;
+    if (zrep_execution_contribs(ev, &counted, &c) != 0) {
+        zlog(ZLOG_WARN, "execution_not_counted", "area", ev->area, NULL);
+        return;
+    }
+    zrs_exec_put(ctx->txn, t, gen, ev->area, month, &counted);
+    for (int i = 0; i < c.count; i++) {
+        apply(ctx, t, gen, ev, &c, &c.items[i]);
+    }
+}
+
 int zrh_on_event(zsvc_ctx_t *ctx, const Zhili__V1__Event *ev)
 {
     zrs_t t;
@@ -103,6 +121,11 @@ int zrh_on_event(zsvc_ctx_t *ctx, const Zhili__V1__Event *ev)
     uint8_t gen = zrs_gen(ctx->txn);
     if (ev->body_case == ZHILI__V1__EVENT__BODY_GRID_UNIT) {
         unit_name(ctx, &t, gen, ev);
+        return ztxn_err(ctx->txn);
+    }
+    int exec_month = zrep_execution_month(ev);
+    if (exec_month != 0) {
+        execution(ctx, &t, gen, ev, exec_month);
         return ztxn_err(ctx->txn);
     }
     const char *pid = NULL;

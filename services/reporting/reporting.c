@@ -90,8 +90,10 @@ const zrep_indicator_t zrep_indicators[] = {
         "executed withdrawals (funds.withdrawn), net of reversals, fen"),
     RATE("fee_collection_rate", "物业费收缴率", "funds", ZREP_M_FEE_PAID, ZREP_M_FEE_BILLED, 0,
          "households paid in full / households billed, in the fee's period"),
-    LATER("budget_execution_rate", "预算执行率", ZREP_KIND_RATE, "budgets", ZREP_M_BUDGET_ACTUAL,
-          ZREP_M_BUDGET_TO_DATE, "actual / budgeted to date"),
+    RATE("budget_execution_rate", "预算执行率", "budgets", ZREP_M_BUDGET_ACTUAL,
+         ZREP_M_BUDGET_PLANNED, 0,
+         "actual / budgeted, the month's amounts (fen) of each month budgets has published, "
+         "in that month"),
     LATER("queries_open", "未答复质询数", ZREP_KIND_STOCK, "budgets", ZREP_M_QUERIES_OPEN, 0,
           "owners' queries raised - answered up to the end of the period"),
     LATER("queries_overdue", "超期质询数", ZREP_KIND_COUNT, "budgets", ZREP_M_QUERIES_OVERDUE, 0,
@@ -444,8 +446,63 @@ void zrep_event_contribs(const Zhili__V1__Event *ev, uint8_t *pet_flags, zrep_co
     } else if (strcmp(ev->source, "funds") == 0) {
         funds_contribs(ev, out);
     }
-    /* budgets: its handler goes here when the service lands (docs/reporting.md,
-     * "Waiting for budgets"). */
+    /* budgets: execution_published is zrep_execution_contribs (it needs what
+     * was counted of the month before); queries and evaluations are not
+     * counted yet (docs/reporting.md, "Waiting for budgets"). */
+}
+
+int zrep_execution_month(const Zhili__V1__Event *ev)
+{
+    const Zhili__Budgets__Execution *e = ev->budgets_execution;
+    if (strcmp(ev->source, "budgets") != 0 || strcmp(ev->type, "execution_published") != 0 ||
+        ev->body_case != ZHILI__V1__EVENT__BODY_BUDGETS_EXECUTION || e == NULL ||
+        ev->area == NULL || !zarea_valid(ev->area)) {
+        return 0;
+    }
+    if (e->year < ZREP_YEAR_MIN || e->year > ZREP_YEAR_MAX || e->month < 1 || e->month > 12) {
+        return 0;
+    }
+    return (int)(e->year * 100 + e->month);
+}
+
+/* The month's budget and actual summed over the rows; false on overflow. */
+static bool execution_sums(const Zhili__Budgets__Execution *e, zrep_exec_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < e->n_rows; i++) {
+        const Zhili__Budgets__ExecutionRow *r = e->rows[i];
+        if (r == NULL) {
+            continue;
+        }
+        if (__builtin_add_overflow(out->budget, r->budget_month, &out->budget) ||
+            __builtin_add_overflow(out->actual, r->actual_month, &out->actual)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int zrep_execution_contribs(const Zhili__V1__Event *ev, zrep_exec_t *counted, zrep_contribs_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int month = zrep_execution_month(ev);
+    zrep_exec_t now;
+    if (month == 0 || !execution_sums(ev->budgets_execution, &now)) {
+        return -1;
+    }
+    /* A month published again (budgets publishes each month once today, but
+     * the projection must not depend on it) adds only what changed. */
+    int64_t budget_diff, actual_diff;
+    if (__builtin_sub_overflow(now.budget, counted->budget, &budget_diff) ||
+        __builtin_sub_overflow(now.actual, counted->actual, &actual_diff)) {
+        return -1;
+    }
+    out->has_period = true;
+    out->period = (zrep_period_t){month, false};
+    add(out, ZREP_M_BUDGET_PLANNED, budget_diff);
+    add(out, ZREP_M_BUDGET_ACTUAL, actual_diff);
+    *counted = now;
+    return 0;
 }
 
 /* ---- the red/black list ------------------------------------------------- */

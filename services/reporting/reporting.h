@@ -54,11 +54,12 @@ enum {
     ZREP_M_WITHDRAWN = 56,  /* executed withdrawals, fen */
     ZREP_M_FEE_BILLED = 57, /* households billed, in the fee's period */
     ZREP_M_FEE_PAID = 58,   /* households paid in full, in the fee's period */
-    /* budgets (waiting for the service) */
-    ZREP_M_BUDGET_TO_DATE = 70, /* budgeted to date, fen */
-    ZREP_M_BUDGET_ACTUAL = 71,  /* actual spending, fen */
-    ZREP_M_QUERIES_OPEN = 72,   /* stock: + raised, - answered */
-    ZREP_M_QUERIES_OVERDUE = 73,
+    /* budgets (docs/reporting.md, "How budgets events count"); 70 and 71 held
+     * nothing before the execution handler, so they took these meanings */
+    ZREP_M_BUDGET_PLANNED = 70,  /* the month's budget (budget_month over the lines), fen */
+    ZREP_M_BUDGET_ACTUAL = 71,   /* the month's actual spending (actual_month), fen */
+    ZREP_M_QUERIES_OPEN = 72,    /* stock: + raised, - answered (waiting) */
+    ZREP_M_QUERIES_OVERDUE = 73, /* waiting */
 };
 
 /* Is measure m kept as a stock (a running total over all periods up to the
@@ -182,8 +183,30 @@ typedef struct {
 
 /* The measures an event changes. *pet_flags is the petition's flags before
  * (petitions events; 0 for a petition never seen) and is updated. Events
- * that feed nothing give count 0. */
+ * that feed nothing give count 0; so does budgets.execution_published,
+ * which zrep_execution_contribs counts (it needs what was counted before). */
 void zrep_event_contribs(const Zhili__V1__Event *ev, uint8_t *pet_flags, zrep_contribs_t *out);
+
+/* What reporting has counted of one compound's month of budget execution
+ * (budgets.execution_published), kept per (area, month) so that a month
+ * published again counts only what changed. */
+typedef struct {
+    int64_t budget, actual; /* fen */
+} zrep_exec_t;
+
+/* The published month (202610) of a budgets.execution_published event that
+ * can be counted: a valid area code on the event, a month 1..12 of a year
+ * ZREP_YEAR_MIN..ZREP_YEAR_MAX. 0 for any other event. */
+int zrep_execution_month(const Zhili__V1__Event *ev);
+
+/* The measures a budgets.execution_published event changes, counted in the
+ * published month (out->has_period): the month's budget and actual summed
+ * over the rows, less *counted (what the same area and month added before;
+ * zero for a month first published), which becomes the new sums. Both
+ * measures are always listed, a difference of 0 too, so the drill-down
+ * shows every publication. -1 (count 0, *counted unchanged) when the event
+ * is not a countable execution or its sums overflow. */
+int zrep_execution_contribs(const Zhili__V1__Event *ev, zrep_exec_t *counted, zrep_contribs_t *out);
 
 /* ---- the property red/black list (DESIGN §5 budgets) ------------------- */
 

@@ -6,11 +6,11 @@
 
 #include "common/err.h"
 
-const char *const zrs_tables[] = {"counters", "stocks", "areas",  "refs",
-                                  "names",    "pets",   "alerts", NULL};
+const char *const zrs_tables[] = {"counters", "stocks", "areas",  "refs", "names",
+                                  "pets",     "execs",  "alerts", NULL};
 
 /* The projection's tables, purged by generation; alerts are not among them. */
-#define PROJECTION_TABLES 6
+#define PROJECTION_TABLES 7
 
 #define META_GEN "reporting.gen"
 #define META_TARGET "reporting.rebuild."
@@ -23,9 +23,10 @@ void zrs_init(zrs_t *t, const zstore_t *store)
     t->refs = zstore_table(store, "refs");
     t->names = zstore_table(store, "names");
     t->pets = zstore_table(store, "pets");
+    t->execs = zstore_table(store, "execs");
     t->alerts = zstore_table(store, "alerts");
     ZASSERT(t->counters >= 0 && t->stocks >= 0 && t->areas >= 0 && t->refs >= 0 && t->names >= 0 &&
-            t->pets >= 0 && t->alerts >= 0);
+            t->pets >= 0 && t->execs >= 0 && t->alerts >= 0);
 }
 
 static const char *const source_names[ZRS_SOURCES + 1] = {"", "petitions", "grid", "funds",
@@ -112,7 +113,8 @@ uint8_t zrs_gen_next(uint8_t gen)
 
 static void projection(const zrs_t *t, int out[PROJECTION_TABLES])
 {
-    int v[PROJECTION_TABLES] = {t->counters, t->stocks, t->areas, t->refs, t->names, t->pets};
+    int v[PROJECTION_TABLES] = {t->counters, t->stocks, t->areas, t->refs,
+                                t->names,    t->pets,   t->execs};
     memcpy(out, v, sizeof v);
 }
 
@@ -515,6 +517,38 @@ void zrs_pet_del(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *id)
     uint8_t key[1 + ZREP_PETITION_ID_BYTES_MAX];
     size_t n = pet_key(key, gen, id);
     ztxn_del(txn, t->pets, key, n);
+}
+
+/* ---- budget execution counted ------------------------------------------- */
+
+static void exec_key(uint8_t key[1 + ZRS_AREA_BYTES + 4], uint8_t gen, const char *area, int month)
+{
+    key[0] = gen;
+    area_put(key + 1, area);
+    be32_put(key + 1 + ZRS_AREA_BYTES, (uint32_t)month);
+}
+
+void zrs_exec_get(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *area, int month,
+                  zrep_exec_t *out)
+{
+    uint8_t key[1 + ZRS_AREA_BYTES + 4];
+    exec_key(key, gen, area, month);
+    memset(out, 0, sizeof *out);
+    zval_t v;
+    if (ztxn_get(txn, t->execs, key, sizeof key, &v) == 0 && v.len == 16) {
+        out->budget = (int64_t)zstore_be64_get(v.data);
+        out->actual = (int64_t)zstore_be64_get((const uint8_t *)v.data + 8);
+    }
+}
+
+void zrs_exec_put(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *area, int month,
+                  const zrep_exec_t *counted)
+{
+    uint8_t key[1 + ZRS_AREA_BYTES + 4], val[16];
+    exec_key(key, gen, area, month);
+    zstore_be64_put(val, (uint64_t)counted->budget);
+    zstore_be64_put(val + 8, (uint64_t)counted->actual);
+    ztxn_put(txn, t->execs, key, sizeof key, val, sizeof val);
 }
 
 /* ---- alerts ------------------------------------------------------------- */

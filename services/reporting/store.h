@@ -10,6 +10,7 @@
  *   refs      g month(4) measure(1) area(18) source(1) seq(8) -> ts_ms(8 BE) amount(8 BE) type
  *   names     g level(1) area(18)                             -> the unit's name (grid)
  *   pets      g petition id                                   -> first-time flags (1 byte)
+ *   execs     g area(18) month(4)                             -> budget(8 BE) actual(8 BE)
  *   alerts    rule name 0x00 area                             -> zhili.reporting.Alert
  *
  * area(18) is the code's digits padded with 0x00 ("" is 18 zero bytes), so a
@@ -41,7 +42,7 @@
 extern const char *const zrs_tables[];
 
 typedef struct {
-    int counters, stocks, areas, refs, names, pets, alerts;
+    int counters, stocks, areas, refs, names, pets, execs, alerts;
 } zrs_t;
 
 /* Resolve the indexes (asserted to exist). */
@@ -137,6 +138,15 @@ int zrs_names_scan(ztxn_t *txn, const zrs_t *t, uint8_t gen, zarea_level_t level
 uint8_t zrs_pet_get(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *id);
 void zrs_pet_put(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *id, uint8_t flags);
 void zrs_pet_del(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *id);
+
+/* ---- budget execution counted per (area, month) ------------------------- */
+
+/* What was counted of the area's month (202610) from budgets'
+ * execution_published; zeros for a month never published. */
+void zrs_exec_get(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *area, int month,
+                  zrep_exec_t *out);
+void zrs_exec_put(ztxn_t *txn, const zrs_t *t, uint8_t gen, const char *area, int month,
+                  const zrep_exec_t *counted);
 
 /* ---- alert states (kept across rebuilds) -------------------------------- */
 

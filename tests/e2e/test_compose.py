@@ -135,3 +135,15 @@ def test_image_ships_no_test_binaries(tmp_path):
     shipped = sorted(p.name for p in (tmp_path / "bin").iterdir())
     assert "zhili-broker" in shipped and "zhilictl" in shipped
     assert not [n for n in shipped if "test" in n or "bench" in n], shipped
+
+
+def test_services_start_after_a_healthy_broker():
+    # Every other service waits for the broker's healthcheck (zhilictl stats), not only for
+    # its container to exist: depends_on in the long form with condition service_healthy.
+    doc = load_compose()
+    for name, svc in doc["services"].items():
+        if name == "broker":
+            continue
+        dep = svc.get("depends_on")
+        assert isinstance(dep, dict) and dep.get("broker", {}).get("condition") == \
+            "service_healthy", f"{name}: depends_on broker without condition service_healthy"

@@ -25,6 +25,12 @@ this year from T0 = 2026-10-05 09:00, +08:00):
               of 300.00 approved by both holders; October's 物业费 billed to 3 households
               at 100.00, 2 paid in full (each payment also a 物业费 deposit); one
               household billed for the whole year 2026 (unpaid)
+  budgets     the real zhili-budgets, its clock from SEPT = 2026-09-15: G111's 2026
+              budget co-signed then, lines 2-01 12 000.00 split evenly (1 000.00 a month)
+              and 3-01 1 200.00 in a profile (200.00 in September, 400.00 in October);
+              the clock to T0 publishes September (budget 1 200.00, actual 0); the
+              withdrawal above is spent on 2-01 in October; the clock to 1 November
+              publishes October (budget 1 400.00, actual 300.00)
 
 Districts 220504 (alerts) and 220505 (a black-listed compound) keep their
 own scenarios out of 220503's figures. One stack serves the module; the
@@ -45,6 +51,8 @@ from zhili_stack import Gateway, Stack
 TZ = datetime.timezone(datetime.timedelta(hours=8))
 LAST = int(datetime.datetime(2025, 10, 5, 9, 0, tzinfo=TZ).timestamp() * 1000)
 T0 = int(datetime.datetime(2026, 10, 5, 9, 0, tzinfo=TZ).timestamp() * 1000)
+SEPT = int(datetime.datetime(2026, 9, 15, 9, 0, tzinfo=TZ).timestamp() * 1000)
+NOV1 = int(datetime.datetime(2026, 11, 1, 0, 0, 30, tzinfo=TZ).timestamp() * 1000)
 HOUR = 3600 * 1000
 DAY = 24 * HOUR
 
@@ -135,9 +143,9 @@ class Env:
 
     # -- reporting --
     def settle(self, timeout=20):
-        """Until reporting has applied every event petitions and grid wrote."""
+        """Until reporting has applied every event its sources wrote."""
         want = {s: self.stack.stats(s)[("outbox_last_seq", "")]
-                for s in ("petitions", "grid", "funds")}
+                for s in ("petitions", "grid", "funds", "budgets")}
         end = time.time() + timeout
         while time.time() < end:
             st = self.stack.stats("reporting")
@@ -236,8 +244,62 @@ def build_scenario(e):
     e.ok("DELETE", f"/api/v1/grid/keypersons/{kps[1]['id']}", "police", C12,
          params={"reason": "期满解除"})
     e.clock("grid", clock_advance={"delta_ms": DAY + 1000})
+    budgets_scenario(e)
     funds_scenario(e)
+    budgets_publish_october(e)
     e.settle()
+
+
+BUDGET_ACTORS = {role: {"id": f"{role}-{G111}", "role": role, "area": G111}
+                 for role in ("property", "committee", "party_branch")}
+
+
+def budgets_call(e, body, role="property"):
+    cmd = dict(body, actor=BUDGET_ACTORS[role], request_id=f"rep-budgets-{time.time_ns()}")
+    rc, reply = e.stack.call("budgets", cmd)
+    assert rc == 0, (body, reply)
+    return reply
+
+
+def published(e):
+    return [ev for ev in e.outbox("budgets") if ev["type"] == "execution_published"]
+
+
+def wait_published(e, n):
+    deadline = time.time() + 10
+    while len(got := published(e)) < n:
+        assert time.time() < deadline, f"budgets did not publish {n} executions: {got}"
+        time.sleep(0.1)
+    return got
+
+
+def budgets_scenario(e):
+    """G111's 2026 budget co-signed in September; September published on 1 October."""
+    profile = [0] * 8 + [20000, 40000, 30000, 30000]
+    budgets_call(e, {"budgets_draft": {"area": G111, "year": 2026, "expected_income": 2000000,
+                                       "lines": [{"line": "2-01", "amount": 1200000},
+                                                 {"line": "3-01", "amount": 120000,
+                                                  "monthly": profile}]}})
+    budgets_call(e, {"budgets_submit": {"area": G111, "year": 2026}})
+    for role in ("committee", "party_branch", "property"):
+        r = budgets_call(e, {"budgets_sign": {"area": G111, "year": 2026}}, role)
+    assert r["budgets_budget"]["state"] == "active", r
+    e.clock("budgets", clock_set={"now_ms": T0})
+    (sept,) = wait_published(e, 1)
+    assert int(sept["budgets_execution"]["month"]) == 9
+
+
+def budgets_publish_october(e):
+    """Once funds' withdrawal is spent on 2-01 (in October, budgets' clock), 1 November."""
+    deadline = time.time() + 10
+    while True:
+        b = budgets_call(e, {"budgets_get": {"area": G111, "year": 2026}})["budgets_budget"]
+        if next(x for x in b["lines"] if x["line"] == "2-01").get("spent") == 30000:
+            break
+        assert time.time() < deadline, b
+        time.sleep(0.05)
+    e.clock("budgets", clock_set={"now_ms": NOV1})
+    assert int(wait_published(e, 2)[1]["budgets_execution"]["month"]) == 10
 
 
 def funds_scenario(e):
@@ -298,8 +360,7 @@ def env(tmp_path_factory):
                 ZHILI_FAKE_CLOCK_START_MS=LAST)
     stack.start("funds", "zhili-funds", ZHILI_FUNDS_PWHASH="test-fast", ZHILI_FAKE_CLOCK=1,
                 ZHILI_FAKE_CLOCK_START_MS=T0 + 2 * HOUR)
-    stack.start("budgets", "zhili-budgetstub", ZHILI_BUDGETSTUB_LINES=f"{G111}:2026:2-01:1000000",
-                ZHILI_BUDGETSTUB_DEFAULT_FEN="0")
+    stack.start("budgets", "zhili-budgets", ZHILI_FAKE_CLOCK=1, ZHILI_FAKE_CLOCK_START_MS=SEPT)
     stack.start("reporting", "zhili-reporting", ZHILI_FAKE_CLOCK=1,
                 ZHILI_FAKE_CLOCK_START_MS=T0 + 10 * DAY,
                 ZHILI_REPORTING_ALERTS="ontime_sign_rate<90%@street")
@@ -391,10 +452,13 @@ def test_each_formula_by_community(env):
                  "property_score"):
         assert code in codes, code
     pending = {i["code"] for i in rep["indicators"] if i["pending"]}
-    assert "budget_execution_rate" in pending and "fund_balance" not in pending
-    # Figures waiting for budgets are null, not 0.
+    assert "budget_execution_rate" not in pending and "fund_balance" not in pending
+    assert "queries_open" in pending
+    # October's execution, published by budgets on 1 November (test_budget_execution_rate).
+    assert rate(rows[C11], "budget_execution_rate") == (30000, 140000, 30000 / 140000)
+    assert rate(rows[C12], "budget_execution_rate") == (0, 0, None)
+    # Figures still waiting for budgets are null, not 0.
     assert cell(rows[C11], "queries_open")["value"] is None
-    assert cell(rows[C11], "budget_execution_rate")["rate"] is None
     assert cell(rows[C11], "property_score")["value"] is None
 
 
@@ -533,13 +597,15 @@ def test_csv_export_for_excel(env):
               "矛盾纠纷化解率", "调解成功率", "入户走访数", "列管重点人员数"):
         assert h in head, h
     assert "共有资金余额(元)" in head and "物业费收缴率分母" in head
-    assert "预算执行率" not in "".join(head)   # waiting for budgets: not a CSV column
+    assert "预算执行率分母" in head and "未答复质询数" not in "".join(head)  # still pending
     body = {row[0]: dict(zip(head, row)) for row in rows[1:]}
     assert set(body) == {f'="{a}"' for a in (C11, C12, C21, D)}
     c11 = body[f'="{C11}"']
     assert c11["区域名称"] == "桃源社区" and c11["受理诉求数"] == "2"
     assert c11["解决率"] == "50.00%" and c11["解决率分子"] == "1" and c11["解决率分母"] == "2"
     assert c11["共有资金余额(元)"] == "1101.00" and c11["物业费收缴率"] == "66.67%"
+    assert (c11["预算执行率"], c11["预算执行率分子"], c11["预算执行率分母"]) == (
+        "21.43%", "30000", "140000")
     assert body[f'="{C21}"']["满意率"] == ""          # a null rate is an empty cell
     assert body[f'="{D}"']["区域名称"].startswith("合计")
     assert [row[1] for row in rows[1:]][-2] == "本级及未细分"
@@ -578,6 +644,54 @@ def test_funds_figures(env):
     assert len(fees_year["events"]) == 6 and fees_year["figure"]["denominator"] == 4
     annual = [r for r in fees_year["events"] if r not in fees["events"]]
     assert len(annual) == 1 and evs[annual[0]["seq"]]["funds_fee"]["period"] == "2026"
+
+
+def test_budget_execution_rate(env):
+    """预算执行率 from budgets' execution_published: the month's budget and actual
+    summed over the lines (not the to-date figures), counted in the published
+    month at the compound and every level above, null where nothing is budgeted;
+    a year is the sum of its published months; each month is published once;
+    the drill-down lists the publication with the amounts it added."""
+    evs = published(env)
+    assert [(ev["area"], int(ev["budgets_execution"]["month"])) for ev in evs] == [
+        (G111, 9), (G111, 10)]
+    oct_ev = evs[1]
+    rows = oct_ev["budgets_execution"]["rows"]
+    assert sum(int(r.get("budget_month", 0)) for r in rows) == 140000
+    # What counts is the month's, not the to-date figures budgets also sends.
+    assert int(oct_ev["budgets_execution"]["budget_to_date"]) == 1000000 + 60000
+    october = (30000, 140000, 30000 / 140000)
+    # The compound (a grid row), its community, its street and the district's total.
+    grids = rows_by_area(env.report(area=C11, level="grid"))
+    assert rate(grids[G111], "budget_execution_rate") == october
+    assert rate(grids[G112], "budget_execution_rate") == (0, 0, None)
+    by_street = env.report(level="street")
+    assert rate(rows_by_area(by_street)[S1], "budget_execution_rate") == october
+    assert rate(rows_by_area(by_street)[S2], "budget_execution_rate") == (0, 0, None)
+    district = env.report()
+    assert rate(district["total"], "budget_execution_rate") == october
+    assert rate(district["total"], "budget_execution_rate", "previous") == (0, 0, None)
+    # September: 0 of 1 200.00 is 0 %, not null; November is not published yet.
+    assert rate(env.report(period="2026-09")["total"], "budget_execution_rate") == (
+        0, 120000, 0.0)
+    assert rate(env.report(period="2026-11")["total"], "budget_execution_rate") == (0, 0, None)
+    year = env.report(period="2026", level="street")["total"]
+    assert rate(year, "budget_execution_rate") == (30000, 260000, 30000 / 260000)
+    # Drill-down: the October publication (an event of 1 November) behind both parts.
+    cells = env.cells(D, "budget_execution_rate")
+    assert cells["figure"]["numerator"] == 30000 and cells["figure"]["denominator"] == 140000
+    assert [(r["part"], r["source"], r["seq"], r["type"], r["area"], r["amount"])
+            for r in cells["events"]] == [
+        ("numerator", "budgets", oct_ev["seq"], "execution_published", G111, 30000),
+        ("denominator", "budgets", oct_ev["seq"], "execution_published", G111, 140000)]
+    assert cells["events"][0]["time"].startswith("2026-11-01T")
+    assert len(env.cells(G111, "budget_execution_rate", period="2026")["events"]) == 4
+    # A later tick publishes nothing again: each month once.
+    env.clock("budgets", clock_advance={"delta_ms": DAY})
+    time.sleep(0.5)
+    env.settle()
+    assert len(published(env)) == 2
+    assert rate(env.report()["total"], "budget_execution_rate") == october
 
 
 def test_red_black_list(env):
@@ -705,7 +819,8 @@ def test_rebuild_gives_the_same_table(env):
                         params={"area": D, "period": "2026-10"}).content,
                 env.ok("GET", "/api/v1/report/redblack", "admin", "",
                        params={"area": "220505", "period": "2026-10"}),
-                env.cells(D, "ontime_sign_rate"), env.cells(D, "keypersons_managed")]
+                env.cells(D, "ontime_sign_rate"), env.cells(D, "keypersons_managed"),
+                env.cells(D, "budget_execution_rate", period="2026")]
     before = snapshot()
     alerts_before = [e for e in env.outbox("reporting") if e["type"].startswith("alert")]
     gen = env.stack.stats("reporting")[("reporting_generation", "")]

@@ -2,9 +2,10 @@
  * counts at every level of its area and nowhere else, in the local (+08:00)
  * month and year of its time; a rate of a zero denominator is null, never 0 %
  * or 100 %; each petition is counted once for assigned, signed and replied;
- * alerts change state once per crossing; the red/black list follows DESIGN
- * §5; the CSV export quotes what Excel would misread. The store part runs on
- * a real LMDB environment. */
+ * a month of budget execution counts in the published month and, published
+ * again, only by what changed; alerts change state once per crossing; the
+ * red/black list follows DESIGN §5; the CSV export quotes what Excel would
+ * misread. The store part runs on a real LMDB environment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,10 +238,156 @@ static void test_grid_events(void **state)
     assert_true(has(&out, ZREP_M_KEYPERSONS, -1));
     assert_true(zrep_measure_is_stock(ZREP_M_KEYPERSONS));
     assert_false(zrep_measure_is_stock(ZREP_M_VISITS));
-    /* A source without handlers yet (budgets) feeds nothing. */
+    /* budgets' events other than execution_published are not counted yet. */
     ev.source = "budgets";
     zrep_event_contribs(&ev, &flags, &out);
     assert_int_equal(out.count, 0);
+}
+
+/* ---- budgets: the month's execution ------------------------------------- */
+
+typedef struct {
+    Zhili__V1__Event ev;
+    Zhili__Budgets__Execution e;
+    Zhili__Budgets__ExecutionRow rows[2];
+    Zhili__Budgets__ExecutionRow *rowp[2];
+} exec_ev_t;
+
+/* budgets.execution_published for October 2026 of compound G: two lines,
+ * with to-date figures that must not be what counts. */
+static Zhili__V1__Event *exec_event(exec_ev_t *x, int64_t budget1, int64_t actual1, int64_t budget2,
+                                    int64_t actual2)
+{
+    zhili__v1__event__init(&x->ev);
+    zhili__budgets__execution__init(&x->e);
+    x->ev.source = "budgets";
+    x->ev.type = "execution_published";
+    x->ev.area = "220503001001002";
+    x->ev.body_case = ZHILI__V1__EVENT__BODY_BUDGETS_EXECUTION;
+    x->ev.budgets_execution = &x->e;
+    x->e.area = x->ev.area;
+    x->e.year = 2026;
+    x->e.month = 10;
+    const int64_t amounts[2][2] = {{budget1, actual1}, {budget2, actual2}};
+    for (int i = 0; i < 2; i++) {
+        zhili__budgets__execution_row__init(&x->rows[i]);
+        x->rows[i].line = i == 0 ? "2-01" : "3-01";
+        x->rows[i].budget_month = amounts[i][0];
+        x->rows[i].actual_month = amounts[i][1];
+        x->rows[i].budget_to_date = 9000001; /* months 1..10: not what a month adds */
+        x->rows[i].actual_to_date = 7000001;
+        x->rowp[i] = &x->rows[i];
+    }
+    x->e.rows = x->rowp;
+    x->e.n_rows = 2;
+    x->e.budget_to_date = 18000002;
+    x->e.actual_to_date = 14000002;
+    return &x->ev;
+}
+
+static void test_budget_execution_counted(void **state)
+{
+    (void)state;
+    exec_ev_t x;
+    zrep_contribs_t out;
+    zrep_exec_t counted = {0, 0};
+    /* First publication: the month's amounts summed over the lines, in the
+     * published month (not the month of the event, the 1st of the next). */
+    Zhili__V1__Event *ev = exec_event(&x, 100000, 30000, 10000, 0);
+    assert_int_equal(zrep_execution_month(ev), 202610);
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), 0);
+    assert_true(out.has_period && !out.period.year && out.period.key == 202610);
+    assert_int_equal(out.count, 2);
+    assert_true(has(&out, ZREP_M_BUDGET_PLANNED, 110000) && has(&out, ZREP_M_BUDGET_ACTUAL, 30000));
+    assert_true(counted.budget == 110000 && counted.actual == 30000);
+    /* zrep_event_contribs leaves it to zrep_execution_contribs. */
+    uint8_t flags = 0;
+    zrep_event_contribs(ev, &flags, &out);
+    assert_int_equal(out.count, 0);
+    /* The same month published again unchanged adds 0 (listed, so the
+     * drill-down shows the publication); after an amendment, the difference. */
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), 0);
+    assert_true(out.count == 2 && has(&out, ZREP_M_BUDGET_PLANNED, 0) &&
+                has(&out, ZREP_M_BUDGET_ACTUAL, 0));
+    ev = exec_event(&x, 120000, 35000, 10000, 0);
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), 0);
+    assert_true(has(&out, ZREP_M_BUDGET_PLANNED, 20000) && has(&out, ZREP_M_BUDGET_ACTUAL, 5000));
+    assert_true(counted.budget == 130000 && counted.actual == 35000);
+    ev = exec_event(&x, 90000, 20000, 0, 0);
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), 0);
+    assert_true(has(&out, ZREP_M_BUDGET_PLANNED, -40000) &&
+                has(&out, ZREP_M_BUDGET_ACTUAL, -15000));
+    assert_true(counted.budget == 90000 && counted.actual == 20000);
+    /* Spending in a month without budget: the rate is null, not 100 %. */
+    const zrep_indicator_t *ind = zrep_indicator_find("budget_execution_rate");
+    assert_non_null(ind);
+    assert_false(ind->pending);
+    int64_t m[ZREP_MEASURES_MAX] = {0};
+    m[ZREP_M_BUDGET_ACTUAL] = 5000;
+    zrep_figure_t f;
+    zrep_figure(ind, m, &f);
+    assert_false(f.has_rate);
+    assert_true(f.numerator == 5000 && f.denominator == 0);
+    m[ZREP_M_BUDGET_PLANNED] = 220000;
+    m[ZREP_M_BUDGET_ACTUAL] = 30000;
+    zrep_figure(ind, m, &f);
+    assert_true(f.has_rate && f.rate == 30000.0 / 220000.0);
+}
+
+/* What is not a countable execution counts nothing and keeps what was counted. */
+static void test_budget_execution_refused(void **state)
+{
+    (void)state;
+    exec_ev_t x;
+    zrep_contribs_t out;
+    const zrep_exec_t before = {110000, 30000};
+    zrep_exec_t counted = before;
+    Zhili__V1__Event *ev = exec_event(&x, 1, 1, 1, 1);
+    struct {
+        const char *what;
+        int64_t year, month;
+        const char *type, *area;
+    } bad[] = {
+        {"month 0", 2026, 0, "execution_published", "220503001001002"},
+        {"month 13", 2026, 13, "execution_published", "220503001001002"},
+        {"year before 2000", 1999, 12, "execution_published", "220503001001002"},
+        {"another type", 2026, 10, "query_raised", "220503001001002"},
+        {"not an area code", 2026, 10, "execution_published", "22050300100"},
+        {"no area", 2026, 10, "execution_published", ""},
+    };
+    for (size_t i = 0; i < ZARRAY_LEN(bad); i++) {
+        ev = exec_event(&x, 1, 1, 1, 1);
+        x.e.year = bad[i].year;
+        x.e.month = bad[i].month;
+        ev->type = (char *)bad[i].type;
+        ev->area = (char *)bad[i].area;
+        assert_int_equal(zrep_execution_month(ev), 0);
+        assert_int_equal(zrep_execution_contribs(ev, &counted, &out), -1);
+        assert_int_equal(out.count, 0);
+        assert_true(counted.budget == before.budget && counted.actual == before.actual);
+    }
+    ev = exec_event(&x, 1, 1, 1, 1);
+    ev->source = "funds";
+    assert_int_equal(zrep_execution_month(ev), 0);
+    ev = exec_event(&x, 1, 1, 1, 1);
+    ev->budgets_execution = NULL;
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), -1);
+    /* Sums that overflow, and a difference that would: refused whole. */
+    ev = exec_event(&x, INT64_MAX, 0, 1, 0);
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), -1);
+    assert_int_equal(out.count, 0);
+    ev = exec_event(&x, 0, INT64_MIN, 0, -1);
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &out), -1);
+    zrep_exec_t far = {-INT64_MAX, 0};
+    ev = exec_event(&x, 10, 0, 0, 0);
+    assert_int_equal(zrep_execution_contribs(ev, &far, &out), -1);
+    assert_true(far.budget == -INT64_MAX && out.count == 0);
+    /* No rows: a month with nothing budgeted or spent counts zeros. */
+    ev = exec_event(&x, 0, 0, 0, 0);
+    x.e.n_rows = 0;
+    zrep_exec_t fresh = {0, 0};
+    assert_int_equal(zrep_execution_contribs(ev, &fresh, &out), 0);
+    assert_true(has(&out, ZREP_M_BUDGET_PLANNED, 0) && has(&out, ZREP_M_BUDGET_ACTUAL, 0));
 }
 
 static void entry(Zhili__V1__Event *ev, Zhili__Funds__Entry *e, const char *type, const char *debit,
@@ -445,6 +592,113 @@ static void test_store_rollup_and_drilldown(void **state)
     assert_int_equal(ztxn_commit(&txn), 0);
 }
 
+/* What the handler does for budgets.execution_published (handlers.c,
+ * execution and apply): the counted amounts, then each measure at every level
+ * for the published month and its year, the reference at the compound. */
+static void count_execution(ztxn_t *txn, const zrs_t *t, Zhili__V1__Event *ev, uint64_t seq)
+{
+    int month = zrep_execution_month(ev);
+    zrep_exec_t counted;
+    zrs_exec_get(txn, t, 1, ev->area, month, &counted);
+    zrep_contribs_t c;
+    assert_int_equal(zrep_execution_contribs(ev, &counted, &c), 0);
+    zrs_exec_put(txn, t, 1, ev->area, month, &counted);
+    char levels[ZREP_LEVELS][ZREP_AREA_BUF];
+    int n = zrep_rollup(ev->area, levels);
+    zrep_period_t year = {c.period.key / 100, true};
+    for (int k = 0; k < c.count; k++) {
+        for (int i = 0; i < n; i++) {
+            zrs_counter_add(txn, t, 1, levels[i], c.period, c.items[k].measure, c.items[k].amount);
+            zrs_counter_add(txn, t, 1, levels[i], year, c.items[k].measure, c.items[k].amount);
+        }
+        zrs_ref_put(txn, t, 1, c.period.key, c.items[k].measure, levels[n - 1], 4, seq, ev->ts_ms,
+                    c.items[k].amount, ev->type);
+    }
+}
+
+static int on_ref_amount(void *ctx, const zrs_ref_t *r)
+{
+    char *list = ctx;
+    char item[64];
+    snprintf(item, sizeof item, "%s#%llu:%lld;", zrs_source_name(r->source),
+             (unsigned long long)r->seq, (long long)r->amount);
+    strcat(list, item);
+    return 0;
+}
+
+/* A month published twice (an amendment) counts its latest figures once, at
+ * the compound and every level above, in the month and the year; the
+ * drill-down lists both publications, their amounts adding up to the figure. */
+static void test_store_execution_republished(void **state)
+{
+    db_t *db = *state;
+    exec_ev_t x, y;
+    ztxn_t *txn = ztxn_begin(db->store, true);
+    zrep_exec_t none;
+    zrs_exec_get(txn, &db->t, 1, "220503001001002", 202610, &none);
+    assert_true(none.budget == 0 && none.actual == 0);
+    Zhili__V1__Event *ev = exec_event(&x, 100000, 30000, 10000, 0);
+    ev->ts_ms = 1793462400000; /* 2026-11-01 local: the publication */
+    count_execution(txn, &db->t, ev, 7);
+    ev = exec_event(&x, 120000, 35000, 10000, 0);
+    ev->ts_ms = 1793548800000;
+    count_execution(txn, &db->t, ev, 9);
+    /* September, published once, in the same year. */
+    ev = exec_event(&y, 100000, 0, 10000, 0);
+    y.e.month = 9;
+    count_execution(txn, &db->t, ev, 5);
+    assert_int_equal(ztxn_commit(&txn), 0);
+
+    txn = ztxn_begin(db->store, false);
+    const zrep_indicator_t *ind = zrep_indicator_find("budget_execution_rate");
+    int64_t m[ZREP_MEASURES_MAX];
+    zrep_figure_t f;
+    const char *areas[] = {"220503001001002", "220503001001", "220503001", "220503", ""};
+    for (size_t i = 0; i < ZARRAY_LEN(areas); i++) {
+        zrs_measures_load(txn, &db->t, 1, areas[i], (zrep_period_t){202610, false}, m);
+        zrep_figure(ind, m, &f);
+        assert_true(f.numerator == 35000 && f.denominator == 130000 && f.has_rate);
+        zrs_measures_load(txn, &db->t, 1, areas[i], (zrep_period_t){202609, false}, m);
+        zrep_figure(ind, m, &f);
+        assert_true(f.numerator == 0 && f.denominator == 110000 && f.has_rate && f.rate == 0.0);
+        /* The year is the sum of its months. */
+        zrs_measures_load(txn, &db->t, 1, areas[i], (zrep_period_t){2026, true}, m);
+        zrep_figure(ind, m, &f);
+        assert_true(f.numerator == 35000 && f.denominator == 240000);
+    }
+    zrs_measures_load(txn, &db->t, 1, "220503001001002", (zrep_period_t){202611, false}, m);
+    zrep_figure(ind, m, &f);
+    assert_false(f.has_rate); /* November: not published yet */
+    zrs_measures_load(txn, &db->t, 1, "220503002", (zrep_period_t){202610, false}, m);
+    assert_int_equal(m[ZREP_M_BUDGET_PLANNED], 0);
+    char list[256] = "";
+    zrs_refs_scan(txn, &db->t, 1, 202610, ZREP_M_BUDGET_PLANNED, "220503", NULL, list,
+                  on_ref_amount);
+    assert_string_equal(list, "budgets#7:110000;budgets#9:20000;");
+    list[0] = '\0';
+    zrs_refs_scan(txn, &db->t, 1, 202610, ZREP_M_BUDGET_ACTUAL, "220503001001002", NULL, list,
+                  on_ref_amount);
+    assert_string_equal(list, "budgets#7:30000;budgets#9:5000;");
+    zrep_exec_t counted;
+    zrs_exec_get(txn, &db->t, 1, "220503001001002", 202610, &counted);
+    assert_true(counted.budget == 130000 && counted.actual == 35000);
+    zrs_exec_get(txn, &db->t, 2, "220503001001002", 202610, &counted);
+    assert_true(counted.budget == 0 && counted.actual == 0); /* another generation */
+    ztxn_abort(&txn);
+
+    /* The counted amounts belong to the projection: a rebuild drops them too. */
+    txn = ztxn_begin(db->store, true);
+    zarena_t arena;
+    zarena_init(&arena);
+    while (zrs_purge(txn, &db->t, 2, &arena, 1000) > 0) {
+    }
+    assert_false(zrs_gen_used(txn, &db->t, 1));
+    zrs_exec_get(txn, &db->t, 1, "220503001001002", 202610, &counted);
+    assert_true(counted.budget == 0 && counted.actual == 0);
+    zarena_fini(&arena);
+    assert_int_equal(ztxn_commit(&txn), 0);
+}
+
 /* ---- alerts -------------------------------------------------------------- */
 
 static void test_alert_rules_parse(void **state)
@@ -635,7 +889,10 @@ int main(void)
         cmocka_unit_test(test_petition_counted_once),
         cmocka_unit_test(test_grid_events),
         cmocka_unit_test(test_funds_events),
+        cmocka_unit_test(test_budget_execution_counted),
+        cmocka_unit_test(test_budget_execution_refused),
         cmocka_unit_test_setup_teardown(test_store_rollup_and_drilldown, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_store_execution_republished, db_setup, db_teardown),
         cmocka_unit_test(test_alert_rules_parse),
         cmocka_unit_test(test_alert_crossings),
         cmocka_unit_test(test_redblack_rules),
