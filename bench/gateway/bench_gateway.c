@@ -52,7 +52,7 @@
 #define CHILDREN_MAX 4
 #define ENV_OVERRIDES_MAX 8
 #define ENV_VAR_BYTES_MAX ZBENCH_ENV_VAR_BYTES_MAX
-#define ENDPOINT_BYTES_MAX 64
+#define ENDPOINT_BYTES_MAX 128
 #define TOKEN_BYTES_MAX 256
 #define READY_TIMEOUT_MS 15000
 #define CALL_TIMEOUT_MS 10000
@@ -99,6 +99,7 @@ typedef struct {
     int idle_wait_s;  /* 0: do not wait for an idle machine */
     int reader_threads;
     bool verbose;
+    bool ipc;          /* the bus over ipc:// (one host) instead of tcp:// loopback */
     const char *only;
 } opts_t;
 
@@ -548,7 +549,7 @@ static void stack_stop(bench_stack_t *st)
 
 /* Directories, ports and the environment every child inherits; set before
  * any thread exists (setenv is not thread-safe). */
-static int stack_configure(bench_stack_t *st)
+static int stack_configure(bench_stack_t *st, bool ipc)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -567,9 +568,15 @@ static int stack_configure(bench_stack_t *st)
     if (zbench_ports_pick(ports, 4) != 0) {
         return -1;
     }
-    snprintf(st->broker, sizeof st->broker, "tcp://127.0.0.1:%d", ports[0]);
-    snprintf(st->events_pub, sizeof st->events_pub, "tcp://127.0.0.1:%d", ports[1]);
-    snprintf(st->events_sub, sizeof st->events_sub, "tcp://127.0.0.1:%d", ports[2]);
+    if (ipc) {
+        snprintf(st->broker, sizeof st->broker, "ipc://%s/broker.sock", st->dir);
+        snprintf(st->events_pub, sizeof st->events_pub, "ipc://%s/events-in.sock", st->dir);
+        snprintf(st->events_sub, sizeof st->events_sub, "ipc://%s/events-out.sock", st->dir);
+    } else {
+        snprintf(st->broker, sizeof st->broker, "tcp://127.0.0.1:%d", ports[0]);
+        snprintf(st->events_pub, sizeof st->events_pub, "tcp://127.0.0.1:%d", ports[1]);
+        snprintf(st->events_sub, sizeof st->events_sub, "tcp://127.0.0.1:%d", ports[2]);
+    }
     st->http_port = ports[3];
     setenv("ZHILI_DATA", st->dir, 1);
     setenv("ZHILI_BROKER", st->broker, 1);
@@ -584,7 +591,7 @@ static int stack_configure(bench_stack_t *st)
 
 static int stack_start(bench_stack_t *st, const opts_t *o)
 {
-    if (stack_configure(st) != 0) {
+    if (stack_configure(st, o->ipc) != 0) {
         fprintf(stderr, "zhili-bench-gateway: cannot prepare %s: %s\n", st->dir, strerror(errno));
         return -1;
     }
@@ -1728,7 +1735,7 @@ static void usage(void)
             "         [--window W]\n"
             "         [--seconds S] [--connections C] [--wrk-threads T]\n"
             "         [--latency-s S] [--rate R] [--latency-clients L]\n"
-            "         [--queue-bytes B] [--readers K] [--idle-wait S] [--verbose]\n");
+            "         [--queue-bytes B] [--readers K] [--idle-wait S] [--ipc] [--verbose]\n");
 }
 
 static bool arg_long(const char *s, long min, long max, long *out)
@@ -1808,6 +1815,8 @@ static int opts_parse(opts_t *o, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--verbose") == 0) {
             o->verbose = true;
+        } else if (strcmp(argv[i], "--ipc") == 0) {
+            o->ipc = true;
         } else if (strcmp(argv[i], "--quick") == 0) {
             o->events = 4000;
             o->burst_events = 1000;

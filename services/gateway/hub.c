@@ -480,9 +480,10 @@ static void on_client_fetch(void *ctx, const Zhili__V1__Reply *r)
     size_t pending = zhttp_stream_pending(c->stream);
     if (r->status == ZHILI__V1__STATUS__STATUS_OK &&
         r->result_case == ZHILI__V1__REPLY__RESULT_REPLAY) {
-        /* Past the watermark the rest of the page is dropped (the position
-         * stays before it) and fetched again once the client has read. */
-        for (size_t k = 0; k < r->replay->n_events && pending < c->hub->send_watermark &&
+        /* A page goes out whole unless it is unusually large: past
+         * ZGW_FETCH_PENDING_BYTES the rest is dropped (the position stays
+         * before it) and fetched again once the client has read. */
+        for (size_t k = 0; k < r->replay->n_events && pending < ZGW_FETCH_PENDING_BYTES &&
                            !c->closing;
              k++) {
             Zhili__V1__Event *ev =
@@ -572,6 +573,8 @@ static void pump_client(client_t *c)
             }
             if (pending < h->send_watermark) {
                 start_fetch(c, i);
+            } else {
+                held = true; /* fetch on as the socket drains */
             }
             continue;
         }

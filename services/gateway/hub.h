@@ -30,10 +30,13 @@
 #define ZGW_SINCE_BYTES_MAX 4096
 #define ZGW_CLIENTS_MAX 20000
 #define ZGW_RING_EVENTS_DEFAULT 20000
-#define ZGW_CLIENT_QUEUE_BYTES_DEFAULT (4u << 20)
+#define ZGW_CLIENT_QUEUE_BYTES_DEFAULT (16u << 20)
 /* Unsent bytes a client's stream may hold before the hub stops moving events
  * into it (a quarter of the bound when that is smaller). */
-#define ZGW_SEND_WATERMARK_BYTES (256u << 10)
+#define ZGW_SEND_WATERMARK_BYTES (64u << 10)
+/* A page fetched from a source's outbox for a resuming client (up to
+ * ZGW_FETCH_EVENTS events) is written whole unless it passes this. */
+#define ZGW_FETCH_PENDING_BYTES (1u << 20)
 #define ZGW_STREAM_HEARTBEAT_MS_DEFAULT 15000
 #define ZGW_FETCH_EVENTS 1000
 

@@ -404,7 +404,7 @@ def test_burst_to_paused_readers_waits_in_the_shared_ring(stack):
     assert load.returncode == 0, load.stderr
     time.sleep(1.0)  # the hub has the burst; the clients still read nothing
     grown_mib = (rss_kib(pid) - before) / 1024
-    # Private copies would be 40 x ~3 MB; the watermark holds ~0.25 MiB each.
+    # Private copies would be 40 x ~3 MB; the watermark holds ~64 KiB each.
     assert grown_mib < 40, f"gateway grew by {grown_mib:.1f} MiB during the burst"
     for c in clients:
         events = c.events(EVENTS, timeout=30)

@@ -24,6 +24,9 @@
  * loopback and LAN rates, small enough that a stalled client's backlog shows
  * in the counted queue rather than in up to 4 MiB of kernel memory. */
 #define ZHTTP_STREAM_SNDBUF_BYTES (128 * 1024)
+/* A stream's write buffer larger than this is freed once written (bursts
+ * grow it; idle streams keep only this much). */
+#define ZHTTP_STREAM_BUF_KEEP_BYTES (16 * 1024)
 /* RFC 6455 5.5: a control frame carries at most 125 bytes, 2 of them code. */
 #define ZHTTP_WS_REASON_BYTES_MAX 123
 

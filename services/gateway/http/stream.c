@@ -106,6 +106,12 @@ static void on_sse_proceed(h2o_generator_t *gen, h2o_req_t *h2o)
     zhttp_stream_t *stream = (zhttp_stream_t *)gen;
     stream->sending = false;
     stream->inflight.len = 0;
+    /* A burst grew the buffer; an idle stream should not keep it (1000
+     * streams would hold a burst's worth each). */
+    if (stream->inflight.cap > ZHTTP_STREAM_BUF_KEEP_BYTES) {
+        free(stream->inflight.data);
+        stream->inflight = (zhttp_buf_t){0};
+    }
     if (stream->queued.len > 0 || stream->closing) {
         zhttp_server_mark_dirty(stream->server, stream);
     }
