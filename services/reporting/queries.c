@@ -609,7 +609,12 @@ int zrh_alerts_list(zsvc_ctx_t *ctx, const Zhili__V1__Command *cmd)
     Zhili__Reporting__Alerts *out = zsvc_alloc(ctx, sizeof *out);
     zhili__reporting__alerts__init(out);
     out->alerts = zsvc_alloc(ctx, ZREP_ALERTS_LIST_MAX * sizeof *out->alerts);
-    alerts_acc_t a = {ctx, zrh_scope(cmd), out};
+    /* ?area= narrows the list (the gateway has checked it lies in the scope). */
+    const char *scope = zrh_scope(cmd);
+    const char *within = cmd->area != NULL && cmd->area[0] != '\0' && zarea_within(scope, cmd->area)
+                             ? cmd->area
+                             : scope;
+    alerts_acc_t a = {ctx, within, out};
     zrs_alerts_scan(ctx->txn, &t, NULL, &a, on_alert);
     ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_REPORT_ALERTS;
     ctx->reply->report_alerts = out;

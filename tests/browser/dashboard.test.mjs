@@ -308,6 +308,10 @@ async function main() {
   await page.waitForFunction(() => document.getElementById("state").textContent.includes("实时"), null, {timeout: 10000});
   await page.waitForFunction(() => document.querySelector("#onetable tbody tr.total"), null, {timeout: 10000});
   check(true, "the page loads and logs in with a token (session cookie), stream connected");
+  const alertLine = await page.evaluate(() => window.zhili.alertText({rule: "ontime_sign_rate<0.9@street",
+    indicator: "ontime_sign_rate", area: "370612001", value: 0.5, period: "2026-10", active: true}));
+  check(alertLine.startsWith("及时签收率低于 90.0%（街道）") && alertLine.includes("当前 50.0%") &&
+        alertLine.endsWith("2026-10"), `an alert rule reads in Chinese: ${alertLine}`);
   const before = await page.textContent("#kpi-petitions_received .v");
   const beforeToday = await page.textContent("#kpi-__today .v");
 

@@ -806,6 +806,11 @@ def test_alerts_once_per_crossing(env):
     # The command center of 220503 sees none of 220504's alerts.
     other = env.ok("GET", "/api/v1/report/alerts", "command_center", D)["alerts"]
     assert all(x["area"].startswith(D) for x in other)
+    # ?area= narrows the list to that area and what lies under it.
+    narrowed = env.ok("GET", "/api/v1/report/alerts", "command_center", "220504",
+                      params={"area": ALERT_GRID})["alerts"]
+    assert narrowed == [x for x in listed if x["area"].startswith(ALERT_GRID)]
+    assert not any(x["area"] == ALERT_STREET for x in narrowed)
 
 
 def test_rebuild_gives_the_same_table(env):
