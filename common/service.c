@@ -721,6 +721,88 @@ static int inev_cmp(const void *a, const void *b)
     return x->arrival < y->arrival ? -1 : (x->arrival > y->arrival);
 }
 
+/* ---- pruning: answers kept for idempotency --------------------------------- */
+
+/* The requests table keeps every write's answer so that a resend changes
+ * nothing twice; without pruning it grows with every command. Answers older
+ * than requests_keep_ms (ZHILI_REQUESTS_KEEP_DAYS, 7 by default) are removed
+ * by a walk in key order, ZSVC_PRUNE_SCAN rows at a time, inside a write
+ * batch at most every ZSVC_PRUNE_MS (no extra commit: a service that writes
+ * nothing adds nothing to prune). A resend older than that is a new request. */
+#define ZSVC_PRUNE_MS 1000
+#define ZSVC_PRUNE_SCAN 512
+
+typedef struct {
+    zsvc_t *s;
+    int64_t cutoff_ms;
+    size_t scanned;
+    char (*dead)[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
+    size_t dead_count;
+} prune_walk_t;
+
+static int prune_row(void *ctx, zval_t key, zval_t val)
+{
+    prune_walk_t *w = ctx;
+    zsvc_t *s = w->s;
+    if (key.len > ZSTORE_REQUEST_ID_BYTES_MAX) {
+        return 0; /* not a key request_put would write; leave it */
+    }
+    bool same_as_after = key.len == s->prune_after_len &&
+                         memcmp(key.data, s->prune_after, key.len) == 0;
+    if (same_as_after) {
+        return 0; /* the start key: looked at in the step before */
+    }
+    memcpy(s->prune_next, key.data, key.len);
+    s->prune_next[key.len] = '\0';
+    s->prune_next_len = key.len;
+    if (val.len >= 8 && (int64_t)zstore_be64_get(val.data) < w->cutoff_ms) {
+        memcpy(w->dead[w->dead_count], key.data, key.len);
+        w->dead[w->dead_count][key.len] = '\0';
+        w->dead_count++;
+    }
+    return ++w->scanned == ZSVC_PRUNE_SCAN ? 1 : 0;
+}
+
+/* One step of the walk in the batch's transaction. The position moves on
+ * only when the batch commits (run_once). */
+static void prune_step(zsvc_t *s, ztxn_t *txn)
+{
+    s->prune_removed_in_batch = 0;
+    int64_t now_mono = zclock_mono_ms();
+    if (s->requests_keep_ms <= 0 || now_mono < s->prune_due_mono_ms) {
+        s->prune_next_len = s->prune_after_len;
+        memcpy(s->prune_next, s->prune_after, s->prune_after_len + 1);
+        return;
+    }
+    prune_walk_t w = {s, zclock_now_ms(&s->clock) - s->requests_keep_ms, 0,
+                      zarena_alloc(&s->arena, ZSVC_PRUNE_SCAN * sizeof *w.dead), 0};
+    s->prune_next_len = 0;
+    s->prune_next[0] = '\0';
+    int rc = ztxn_scan(txn, ZSTORE_REQUESTS, NULL, 0, s->prune_after_len > 0 ? s->prune_after : NULL,
+                       s->prune_after_len, &w, prune_row);
+    if (rc == 0) {
+        s->prune_next_len = 0; /* reached the end: start again from the first key */
+        s->prune_next[0] = '\0';
+    }
+    for (size_t i = 0; i < w.dead_count && ztxn_err(txn) == 0; i++) {
+        ztxn_del(txn, ZSTORE_REQUESTS, w.dead[i], strlen(w.dead[i]));
+    }
+    s->prune_removed_in_batch = (int64_t)w.dead_count;
+}
+
+/* The batch committed: the walk's position and count become real. */
+static void prune_committed(zsvc_t *s)
+{
+    int64_t now_mono = zclock_mono_ms();
+    if (s->requests_keep_ms > 0 && now_mono >= s->prune_due_mono_ms) {
+        s->prune_due_mono_ms = now_mono + ZSVC_PRUNE_MS;
+    }
+    memcpy(s->prune_after, s->prune_next, s->prune_next_len + 1);
+    s->prune_after_len = s->prune_next_len;
+    s->requests_pruned_total += s->prune_removed_in_batch;
+    s->prune_removed_in_batch = 0;
+}
+
 static int batch_apply(zsvc_t *s, ztxn_t *txn, bool tick)
 {
     int rc = ztxn_err(txn);
@@ -735,6 +817,10 @@ static int batch_apply(zsvc_t *s, ztxn_t *txn, bool tick)
     }
     if (rc == 0 && tick) {
         rc = apply_tick(s, txn);
+    }
+    if (rc == 0) {
+        prune_step(s, txn);
+        rc = ztxn_err(txn);
     }
     return rc;
 }
@@ -896,6 +982,7 @@ static int serve_stats(zsvc_ctx_t *ctx)
     st->name = s->name;
     st->stats = zsvc_alloc(ctx, stats_cap(s) * sizeof *st->stats);
     stat_push(ctx, st, "commands_total", s->commands_total, "");
+    stat_push(ctx, st, "requests_pruned_total", s->requests_pruned_total, "");
     stat_push(ctx, st, "batches_total", s->batches_total, "");
     stat_push(ctx, st, "events_emitted_total", s->events_emitted_total, "");
     stat_push(ctx, st, "events_applied_total", s->events_applied_total, "");
@@ -976,6 +1063,7 @@ static void run_once(zsvc_t *s, bool tick)
             s->sources[i].cursor = s->sources[i].batch_cursor;
         }
         s->batches_total++;
+        prune_committed(s);
         zsvc_async_after_commit(s); /* calls and work of this batch may start now */
     }
     /* Durable now: answer the writers, then tell everyone. */
@@ -1175,6 +1263,9 @@ static void configure(zsvc_t *s, const zsvc_spec_t *spec)
     zcfg_common_load(&s->cfg);
     s->batch_max = zcfg_int("ZHILI_BATCH_MAX", ZSVC_BATCH_MAX_DEFAULT, 1, 100000);
     s->credit = zcfg_int("ZHILI_CREDIT", ZSVC_CREDIT_DEFAULT, 1, 100000);
+    /* How long answers are kept for resends (0: for ever). _MS is for tests. */
+    s->requests_keep_ms = zcfg_int("ZHILI_REQUESTS_KEEP_DAYS", 7, 0, 3650) * 86400000LL;
+    s->requests_keep_ms = zcfg_int("ZHILI_REQUESTS_KEEP_MS", s->requests_keep_ms, 0, INT64_MAX / 4);
     zclock_init(&s->clock, zcfg_bool("ZHILI_FAKE_CLOCK", false),
                 zcfg_int("ZHILI_FAKE_CLOCK_START_MS", 0, 0, INT64_MAX / 2));
 }

@@ -85,7 +85,14 @@ struct zsvc {
     uint64_t replay_counter;
     int64_t commands_total, batches_total, events_emitted_total, events_applied_total,
         events_rejected_total, events_dropped_total, replays_served_total,
-        replay_requests_total, storage_errors_total;
+        replay_requests_total, storage_errors_total, requests_pruned_total;
+    /* Pruning of the answers kept for idempotency (service.c, "pruning"):
+     * how long they are kept, when the next step is due, and where the walk
+     * over the requests table goes on (the key last looked at; "" = start). */
+    int64_t requests_keep_ms, prune_due_mono_ms;
+    char prune_after[ZSTORE_REQUEST_ID_BYTES_MAX + 1], prune_next[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
+    size_t prune_after_len, prune_next_len;
+    int64_t prune_removed_in_batch;
     struct zsvc_async *async;  /* service_async.c */
 };
 

@@ -1,8 +1,8 @@
 """The bus and the runtime end to end: real broker and test services on
 loopback, driven through zhilictl. Each test states the property it checks."""
 import json
-import signal
 import os
+import signal
 import subprocess
 import time
 
@@ -40,6 +40,34 @@ def test_ok_means_durable_and_retry_changes_nothing(stack):
     assert again == first
     rc, got = stack.call("svc", {"counter_get": {"name": "c"}})
     assert got["counter"] == {"name": "c", "value": 5, "adds": 1}
+
+
+def test_old_answers_are_pruned_and_recent_ones_kept(stack):
+    """The answers kept for resends are removed once older than the keep time
+    (ZHILI_REQUESTS_KEEP_MS here, ZHILI_REQUESTS_KEEP_DAYS in production): a
+    resend within it changes nothing, one after it is a new request."""
+    stack.broker()
+    stack.testsvc("svc", ZHILI_REQUESTS_KEEP_MS="1500")
+    stack.wait_ready("svc")
+    # 1200 answers: the walk (512 rows a step, a step a second) needs several steps.
+    load = subprocess.run([os.path.join(BIN, "zhili-testload"), "svc", "1200", "100", "old"],
+                          env=stack.env, capture_output=True, text=True, timeout=60)
+    assert load.returncode == 0, load.stderr
+    rc, first = add(stack, "svc", "keep-me", 1, name="k")
+    assert rc == 0 and first["counter"]["value"] == 1
+    rc, again = add(stack, "svc", "keep-me", 1, name="k")
+    assert again == first  # within the keep time: the first answer, nothing changed
+    time.sleep(2.0)
+
+    def pruned():
+        add(stack, "svc", f"tick-{time.time()}", 1, name="ticks")  # pruning rides on writes
+        return stack.stats("svc").get(("requests_pruned_total", ""), 0) >= 1201
+
+    wait_until(pruned, 20, "old answers pruned")
+    rc, later = add(stack, "svc", "keep-me", 1, name="k")
+    assert rc == 0 and later["counter"]["value"] == 2  # older than the keep time: applied anew
+    rc, got = stack.call("svc", {"counter_get": {"name": "c"}})
+    assert got["counter"]["adds"] == 1200  # pruning removed answers, never counters
 
 
 def test_bad_input_changes_nothing(stack):
