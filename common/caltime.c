@@ -48,9 +48,15 @@ void ztime_format(int64_t ms, char out[ZTIME_RFC3339_BYTES])
     if (frac != 0) {
         snprintf(fbuf, sizeof fbuf, ".%03d", frac);
     }
-    snprintf(out, ZTIME_RFC3339_BYTES, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", p.year,
-             p.month, p.day, p.hour, p.minute, p.second, fbuf, off < 0 ? '-' : '+',
-             abs(off) / 60, abs(off) % 60);
+    /* Formatted in room enough for any int, then cut to the fixed size: the
+     * compiler cannot see that the parts are in range (-Wformat-truncation). */
+    char buf[96];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", p.year, p.month,
+             p.day, p.hour, p.minute, p.second, fbuf, off < 0 ? '-' : '+', abs(off) / 60,
+             abs(off) % 60);
+    size_t n = strnlen(buf, ZTIME_RFC3339_BYTES - 1);
+    memcpy(out, buf, n);
+    out[n] = '\0';
 }
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */

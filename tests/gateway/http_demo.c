@@ -364,6 +364,7 @@ int main(int argc, char **argv)
     demo.server = zhttp_server_new(demo.loop, argv[1], err, sizeof err);
     if (demo.server == NULL) {
         fprintf(stderr, "zhili-http-demo: %s\n", err);
+        free(demo.slow_chunk);
         return 1;
     }
     int rc = demo_routes(&demo, argv[2]);
