@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "services/grid/grid.h"
+#include "services/grid/limits.h"
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define AREA_BYTES_MAX 18     /* a building's code */
 #define ADDRESS_BYTES_MAX 240 /* petitions take 300; room for the unit and room */
-#define CSV_COLUMNS_MAX 64    /* grid's import takes 16 */
 
 /* A unit of the file: its code and its name (JSON-escaped) in the arena. */
 typedef struct {
@@ -160,113 +162,6 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t err_len,
     return -1;
 }
 
-/* An RFC 4180 reader over the whole file. */
-typedef struct {
-    const char *p, *end;
-} csv_t;
-
-enum { FIELD_MORE = 0, FIELD_LAST = 1, FIELD_BAD = -1 };
-
-/* The next field into buf (cap bytes with the NUL; *too_long when it held
- * more): FIELD_MORE when a comma follows, FIELD_LAST at the record's end,
- * FIELD_BAD on a quote out of place or a file ending inside quotes. */
-static int csv_field(csv_t *c, char *buf, size_t cap, bool *too_long)
-{
-    size_t n = 0;
-    bool quoted = c->p < c->end && *c->p == '"';
-    *too_long = false;
-    for (c->p += quoted; c->p < c->end; c->p++) {
-        char ch = *c->p;
-        if (quoted && ch == '"') {
-            if (c->p + 1 >= c->end || c->p[1] != '"') {
-                quoted = false; /* the closing quote: a separator must follow */
-                c->p++;
-                break;
-            }
-            c->p++; /* "" is a quote */
-        } else if (!quoted && (ch == ',' || ch == '\n' || ch == '\r')) {
-            break;
-        } else if (!quoted && ch == '"') {
-            return FIELD_BAD;
-        }
-        if (n + 1 < cap) {
-            buf[n++] = ch;
-        } else {
-            *too_long = true;
-        }
-    }
-    buf[n] = '\0';
-    if (quoted) {
-        return FIELD_BAD;
-    }
-    if (c->p < c->end && *c->p == ',') {
-        c->p++;
-        return FIELD_MORE;
-    }
-    if (c->p < c->end && *c->p != '\r' && *c->p != '\n') {
-        return FIELD_BAD;
-    }
-    c->p += c->p < c->end && *c->p == '\r';
-    c->p += c->p < c->end && *c->p == '\n';
-    return FIELD_LAST;
-}
-
-/* One record's code and name (the columns code_col and name_col, -1 until
- * the header has named them). */
-typedef struct {
-    int code_col, name_col;
-    char code[AREA_BYTES_MAX + 2];
-    char name[ZPG_UNIT_NAME_BYTES_MAX + 1];
-    bool code_long, name_long, blank;
-} record_t;
-
-/* The next record into r; the header (code_col -1) sets the columns
- * instead. 1 for a record, 0 at the end of the file, -1 malformed, -2 more
- * than CSV_COLUMNS_MAX columns. */
-static int csv_record(csv_t *c, record_t *r)
-{
-    char skip[8];
-    bool header = r->code_col < 0, long_skip;
-    r->code[0] = r->name[0] = '\0';
-    r->code_long = r->name_long = false;
-    if (c->p >= c->end) {
-        return 0;
-    }
-    r->blank = *c->p == '\n' || *c->p == '\r';
-    if (r->blank) {
-        c->p += *c->p == '\r';
-        c->p += c->p < c->end && *c->p == '\n';
-        return 1;
-    }
-    for (int col = 0;; col++) {
-        int rc;
-        if (col == CSV_COLUMNS_MAX) {
-            return -2;
-        }
-        if (header) {
-            char title[16];
-            rc = csv_field(c, title, sizeof title, &long_skip);
-            if (strcmp(title, "code") == 0 || strcmp(title, "编码") == 0) {
-                r->code_col = col;
-            } else if (strcmp(title, "name") == 0 || strcmp(title, "名称") == 0) {
-                r->name_col = col;
-            }
-        } else if (col == r->code_col) {
-            rc = csv_field(c, r->code, sizeof r->code, &r->code_long);
-        } else if (col == r->name_col) {
-            rc = csv_field(c, r->name, sizeof r->name, &r->name_long);
-        } else {
-            rc = csv_field(c, skip, sizeof skip, &long_skip);
-        }
-        if (rc == FIELD_BAD) {
-            return -1;
-        }
-        if (rc == FIELD_LAST) {
-            return 1;
-        }
-    }
-}
-
 /* Keep a unit (escaped name in the arena). 0, or -1 when out of memory. */
 static int units_add(zpg_units_t *u, const char *code, const char *name)
 {
@@ -343,51 +238,59 @@ static char *file_read(const char *path, size_t *len, char *err, size_t err_len)
     return buf;
 }
 
-/* The rows of the file under prefix or above it, unsorted. */
+/* The rows of the file under prefix or above it, unsorted. The file is read
+ * with the grid service's own CSV reader and header rules (services/grid),
+ * so a file `zhilictl import units` takes is one the simulator takes. */
 static int units_parse(zpg_units_t *u, const char *path, const char *text, size_t len,
                        const char *prefix, char *err, size_t err_len)
 {
-    csv_t c = {text, text + len};
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-        c.p += 3; /* the BOM Excel writes */
+    enum { LINE_BYTES = ZGRID_CSV_COLUMNS_MAX * (ZGRID_CSV_FIELD_BYTES_MAX + 1) };
+    char *buf = malloc(LINE_BYTES);
+    if (buf == NULL) {
+        return fail(err, err_len, "%s: out of memory", path);
     }
-    record_t r = {.code_col = -1, .name_col = -1};
-    if (csv_record(&c, &r) != 1 || r.code_col < 0 || r.name_col < 0) {
-        return fail(err, err_len, "%s: the header must name the columns code and name", path);
+    zgrid_csv_t csv;
+    zgrid_csv_init(&csv, text, len);
+    char *fields[ZGRID_CSV_COLUMNS_MAX], why[160];
+    long line = 0;
+    zgrid_csv_columns_t cols;
+    zgrid_err_t gerr;
+    int n = zgrid_csv_next(&csv, buf, LINE_BYTES, fields, ZGRID_CSV_COLUMNS_MAX, &line, why,
+                           sizeof why);
+    int rc = 0;
+    if (n <= 0 || zgrid_csv_header(fields, n, &cols, &gerr) != 0) {
+        rc = fail(err, err_len, "%s: the header must name the columns code and name (%s)", path,
+                  n < 0 ? why : n == 0 ? "the file is empty" : gerr.message);
     }
     size_t plen = strlen(prefix);
-    for (long row = 2;; row++) {
-        int rc = csv_record(&c, &r);
-        if (rc == 0) {
-            return 0;
+    while (rc == 0 && (n = zgrid_csv_next(&csv, buf, LINE_BYTES, fields, ZGRID_CSV_COLUMNS_MAX,
+                                          &line, why, sizeof why)) != 0) {
+        if (n < 0) {
+            rc = fail(err, err_len, "%s: line %ld: %s", path, line, why);
+            break;
         }
-        if (rc < 0) {
-            return fail(err, err_len, "%s: row %ld: %s", path, row,
-                        rc == -2 ? "more than 64 columns" : "a quote out of place (RFC 4180)");
+        if (n == 1 && fields[0][0] == '\0') {
+            continue; /* a blank line */
         }
-        if (r.blank) {
-            continue;
-        }
-        if (r.code_long || !area_code(r.code)) {
-            return fail(err, err_len, "%s: row %ld: code must be 6, 9, 12, 15 or 18 digits", path,
-                        row);
-        }
-        if (r.name_long) {
-            return fail(err, err_len, "%s: row %ld: name longer than %d bytes", path, row,
-                        ZPG_UNIT_NAME_BYTES_MAX);
-        }
-        size_t n = strlen(r.code);
-        if (strncmp(r.code, prefix, n < plen ? n : plen) != 0) {
+        const char *code = cols.code < n ? fields[cols.code] : "";
+        const char *name = cols.name < n ? fields[cols.name] : "";
+        if (!area_code(code)) {
+            rc = fail(err, err_len, "%s: line %ld: code must be 6, 9, 12, 15 or 18 digits", path,
+                      line);
+        } else if (strlen(name) > ZPG_UNIT_NAME_BYTES_MAX) {
+            rc = fail(err, err_len, "%s: line %ld: name longer than %d bytes", path, line,
+                      ZPG_UNIT_NAME_BYTES_MAX);
+        } else if (strncmp(code, prefix, strlen(code) < plen ? strlen(code) : plen) != 0) {
             continue; /* neither under the prefix nor above it */
-        }
-        if (u->count == ZPG_UNITS_MAX) {
-            return fail(err, err_len, "%s: more than %d units under or above the area", path,
-                        ZPG_UNITS_MAX);
-        }
-        if (units_add(u, r.code, r.name) != 0) {
-            return fail(err, err_len, "%s: out of memory at row %ld", path, row);
+        } else if (u->count == ZPG_UNITS_MAX) {
+            rc = fail(err, err_len, "%s: more than %d units under or above the area", path,
+                      ZPG_UNITS_MAX);
+        } else if (units_add(u, code, name) != 0) {
+            rc = fail(err, err_len, "%s: out of memory at line %ld", path, line);
         }
     }
+    free(buf);
+    return rc;
 }
 
 /* Sort, drop duplicates, and list the places: units under the prefix with
