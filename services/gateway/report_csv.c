@@ -143,6 +143,19 @@ static bool is_fen(const json_t *ind)
     return strcmp(str(ind, "kind"), "sum_fen") == 0 || strcmp(str(ind, "kind"), "stock_fen") == 0;
 }
 
+/* A rate whose numerator and denominator are amounts (预算执行率). */
+static bool parts_fen(const json_t *ind)
+{
+    return json_is_true(json_object_get(ind, "parts_fen"));
+}
+
+/* Fen as yuan with two decimals: "-12.05". */
+static void yuan_text(json_int_t v, char *out, size_t cap)
+{
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    snprintf(out, cap, "%s%" PRIu64 ".%02" PRIu64, v < 0 ? "-" : "", a / 100, a % 100);
+}
+
 static bool pending(const json_t *ind)
 {
     return json_is_true(json_object_get(ind, "pending"));
@@ -218,7 +231,8 @@ static void header(buf_t *b, const json_t *report)
         }
         char name[160];
         snprintf(name, sizeof name, "%s%s", str(ind, "name"), is_fen(ind) ? "(元)" : "");
-        const char *parts[] = {"", "分子", "分母", "(上年同期)"};
+        const char *parts[] = {"", parts_fen(ind) ? "分子(元)" : "分子",
+                               parts_fen(ind) ? "分母(元)" : "分母", "(上年同期)"};
         for (size_t k = 0; k < 4; k++) {
             if (!is_rate(ind) && (k == 1 || k == 2)) {
                 continue;
@@ -248,9 +262,7 @@ static void figure_text(buf_t *b, const json_t *ind, const json_t *fig)
             snprintf(text, sizeof text, "%.2f%%", json_number_value(r) * 100.0);
         }
     } else if (is_fen(ind)) {
-        json_int_t v = integer(fig, "value");
-        uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        snprintf(text, sizeof text, "%s%" PRIu64 ".%02" PRIu64, v < 0 ? "-" : "", a / 100, a % 100);
+        yuan_text(integer(fig, "value"), text, sizeof text);
     } else {
         snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, integer(fig, "value"));
     }
@@ -276,7 +288,13 @@ static void row(buf_t *b, const json_t *report, const json_t *r, const char *nam
         const json_t *cell = cell_of(r, str(ind, "code"));
         const json_t *cur = json_object_get(cell, "current");
         figure_text(b, ind, cur);
-        if (is_rate(ind)) {
+        if (is_rate(ind) && parts_fen(ind)) {
+            char num[32], den[32], nd[72];
+            yuan_text(integer(cur, "numerator"), num, sizeof num);
+            yuan_text(integer(cur, "denominator"), den, sizeof den);
+            snprintf(nd, sizeof nd, ",%s,%s", num, den);
+            puts_(b, nd);
+        } else if (is_rate(ind)) {
             char nd[64];
             snprintf(nd, sizeof nd, ",%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT,
                      integer(cur, "numerator"), integer(cur, "denominator"));

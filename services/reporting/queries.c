@@ -152,6 +152,7 @@ static Zhili__Reporting__Indicator **indicators_msg(zsvc_ctx_t *ctx, size_t *n)
         m->source = (char *)ind->source;
         m->pending = ind->pending;
         m->formula = (char *)ind->formula;
+        m->parts_fen = ind->parts_fen;
         out[i] = m;
     }
     *n = (size_t)zrep_indicator_count;

@@ -20,11 +20,13 @@ bool zrep_measure_is_stock(int m)
 /* ---- the indicator table ------------------------------------------------ */
 
 /* clang-format off */
-#define COUNT(code, name, src, m, f) {code, name, ZREP_KIND_COUNT, src, false, m, {0, 0}, f}
-#define RATE(code, name, src, n, d1, d2, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, d2}, f}
-#define SUM(code, name, m, f) {code, name, ZREP_KIND_SUM_FEN, "funds", false, m, {0, 0}, f}
+#define COUNT(code, name, src, m, f) {code, name, ZREP_KIND_COUNT, src, false, m, {0, 0}, f, false}
+#define RATE(code, name, src, n, d1, d2, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, d2}, f, false}
+/* A rate of two amounts in fen (预算执行率): its parts are shown in yuan. */
+#define RATE_FEN(code, name, src, n, d1, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, 0}, f, true}
+#define SUM(code, name, m, f) {code, name, ZREP_KIND_SUM_FEN, "funds", false, m, {0, 0}, f, false}
 /* Waiting for their source's events (docs/reporting.md, "Waiting"). */
-#define LATER(code, name, kind, src, n, d1, f) {code, name, kind, src, true, n, {d1, 0}, f}
+#define LATER(code, name, kind, src, n, d1, f) {code, name, kind, src, true, n, {d1, 0}, f, false}
 /* clang-format on */
 
 /* THE columns of the one table, in display order (DESIGN §5 reporting). */
@@ -65,7 +67,8 @@ const zrep_indicator_t zrep_indicators[] = {
      false,
      ZREP_M_KEYPERSONS,
      {0, 0},
-     "keyperson_registered - keyperson_removed up to the end of the period"},
+     "keyperson_registered - keyperson_removed up to the end of the period",
+     false},
     COUNT("keyperson_visits_missed", "重点人员漏访数", "grid", ZREP_M_KEYPERSON_MISSED,
           "count of grid.keyperson_visit_overdue"),
     {"fund_balance",
@@ -75,7 +78,8 @@ const zrep_indicator_t zrep_indicators[] = {
      false,
      ZREP_M_FUND_BALANCE,
      {0, 0},
-     "deposits - withdrawals, net of reversals, up to the end of the period, fen"},
+     "deposits - withdrawals, net of reversals, up to the end of the period, fen",
+     false},
     SUM("revenue_property_fee", "物业费收入", ZREP_M_REV_PROPERTY_FEE,
         "deposits of category property_fee (fee payments included), net of reversals, fen"),
     SUM("revenue_parking", "停车费收入", ZREP_M_REV_PARKING,
@@ -90,8 +94,8 @@ const zrep_indicator_t zrep_indicators[] = {
         "executed withdrawals (funds.withdrawn), net of reversals, fen"),
     RATE("fee_collection_rate", "物业费收缴率", "funds", ZREP_M_FEE_PAID, ZREP_M_FEE_BILLED, 0,
          "households paid in full / households billed, in the fee's period"),
-    RATE("budget_execution_rate", "预算执行率", "budgets", ZREP_M_BUDGET_ACTUAL,
-         ZREP_M_BUDGET_PLANNED, 0,
+    RATE_FEN("budget_execution_rate", "预算执行率", "budgets", ZREP_M_BUDGET_ACTUAL,
+             ZREP_M_BUDGET_PLANNED,
          "actual / budgeted, the month's amounts (fen) of each month budgets has published, "
          "in that month"),
     LATER("queries_open", "未答复质询数", ZREP_KIND_STOCK, "budgets", ZREP_M_QUERIES_OPEN, 0,

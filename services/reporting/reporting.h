@@ -86,6 +86,7 @@ typedef struct {
     uint8_t num;                        /* the value's measure, or the rate's numerator */
     uint8_t den[ZREP_DEN_MEASURES_MAX]; /* rates: denominator measures, 0 = none */
     const char *formula;
+    bool parts_fen; /* rates: numerator and denominator are amounts in fen */
 } zrep_indicator_t;
 
 extern const zrep_indicator_t zrep_indicators[];

@@ -597,15 +597,16 @@ def test_csv_export_for_excel(env):
               "矛盾纠纷化解率", "调解成功率", "入户走访数", "列管重点人员数"):
         assert h in head, h
     assert "共有资金余额(元)" in head and "物业费收缴率分母" in head
-    assert "预算执行率分母" in head and "未答复质询数" not in "".join(head)  # still pending
+    assert "预算执行率分母(元)" in head and "未答复质询数" not in "".join(head)  # still pending
     body = {row[0]: dict(zip(head, row)) for row in rows[1:]}
     assert set(body) == {f'="{a}"' for a in (C11, C12, C21, D)}
     c11 = body[f'="{C11}"']
     assert c11["区域名称"] == "桃源社区" and c11["受理诉求数"] == "2"
     assert c11["解决率"] == "50.00%" and c11["解决率分子"] == "1" and c11["解决率分母"] == "2"
     assert c11["共有资金余额(元)"] == "1101.00" and c11["物业费收缴率"] == "66.67%"
-    assert (c11["预算执行率"], c11["预算执行率分子"], c11["预算执行率分母"]) == (
-        "21.43%", "30000", "140000")
+    # Its parts are amounts: yuan, as the other money columns.
+    assert (c11["预算执行率"], c11["预算执行率分子(元)"], c11["预算执行率分母(元)"]) == (
+        "21.43%", "300.00", "1400.00")
     assert body[f'="{C21}"']["满意率"] == ""          # a null rate is an empty cell
     assert body[f'="{D}"']["区域名称"].startswith("合计")
     assert [row[1] for row in rows[1:]][-2] == "本级及未细分"
