@@ -16,18 +16,11 @@
  * Output is "name value" lines, each section closed by a sentence.
  *
  * usage: zhili-bench-funds [--deposits N] [--window W] [--verify-entries V] [--quick] */
-#include <errno.h>
-#include <ftw.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench/common/bench_util.h"
@@ -40,7 +33,6 @@
 
 #define ACCOUNT_LOAD "220503001001002"
 #define ACCOUNT_BIG "220503001001099"
-#define CHILDREN_MAX 2
 #define READY_TIMEOUT_MS 15000
 #define CALL_TIMEOUT_MS 60000
 #define LOAD_TIMEOUT_MS 300000
@@ -52,111 +44,26 @@ typedef struct {
     long deposits, window, verify_entries;
 } opts_t;
 
-typedef struct {
-    char dir[64], bin_dir[PATH_MAX], broker[64];
-    pid_t pids[CHILDREN_MAX];
-    int child_count;
-    void *zctx;
-    zbus_client_t *client;
-} stack_t_;
-
-static stack_t_ *g_stack;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static zbench_stack_t *g_stack; /* the children, for the signal handler */
 
 static void on_signal(int sig)
 {
     (void)sig;
-    for (int i = 0; g_stack != NULL && i < g_stack->child_count; i++) {
-        kill(g_stack->pids[i], SIGKILL);
-    }
+    zbench_stack_kill(g_stack);
     _exit(130);
 }
 
 /* Directories, ports and the environment the children inherit. */
-static int stack_configure(stack_t_ *st)
+static int stack_configure(zbench_stack_t *st)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
+    if (zbench_stack_configure(st, "zhili-bench-funds", "/tmp/zhili-bench-funds-XXXXXX", false,
+                               CALL_TIMEOUT_MS) != 0) {
         return -1;
     }
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0';
-    snprintf(st->bin_dir, sizeof st->bin_dir, "%s", exe);
-    snprintf(st->dir, sizeof st->dir, "/tmp/zhili-bench-funds-XXXXXX");
-    int ports[3];
-    if (mkdtemp(st->dir) == NULL || zbench_ports_pick(ports, 3) != 0) {
-        return -1;
-    }
-    char ep[3][64];
-    for (int i = 0; i < 3; i++) {
-        snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", ports[i]);
-    }
-    snprintf(st->broker, sizeof st->broker, "%s", ep[0]);
-    setenv("ZHILI_DATA", st->dir, 1);
-    setenv("ZHILI_BROKER", ep[0], 1);
-    setenv("ZHILI_BROKER_BIND", ep[0], 1);
-    setenv("ZHILI_EVENTS_PUB", ep[1], 1);
-    setenv("ZHILI_EVENTS_XSUB_BIND", ep[1], 1);
-    setenv("ZHILI_EVENTS_SUB", ep[2], 1);
-    setenv("ZHILI_EVENTS_XPUB_BIND", ep[2], 1);
-    setenv("ZHILI_LOG", getenv("ZHILI_LOG") ? getenv("ZHILI_LOG") : "warn", 1);
     char map[32];
     snprintf(map, sizeof map, "%d", MAP_MB);
     setenv("ZHILI_MAP_MB_INITIAL", map, 1);
     return 0;
-}
-
-static int child_spawn(stack_t_ *st, const char *binary)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", st->bin_dir, binary);
-    if (access(path, X_OK) != 0) {
-        fprintf(stderr, "zhili-bench-funds: %s is missing; build the project first\n", path);
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        char *argv[] = {path, NULL};
-        execv(path, argv);
-        _exit(127);
-    }
-    if (pid < 0) {
-        return -1;
-    }
-    st->pids[st->child_count++] = pid;
-    return 0;
-}
-
-static int on_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void stack_stop(stack_t_ *st)
-{
-    zbus_client_destroy(&st->client);
-    for (int i = 0; i < st->child_count; i++) {
-        kill(st->pids[i], SIGTERM);
-        waitpid(st->pids[i], NULL, 0);
-    }
-    st->child_count = 0;
-    if (st->dir[0] != '\0') {
-        nftw(st->dir, on_rm, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    if (st->zctx != NULL) {
-        zmq_ctx_term(st->zctx);
-    }
 }
 
 /* ---- commands ------------------------------------------------------------- */
@@ -173,60 +80,7 @@ static size_t command_pack(Zhili__V1__Command *cmd, const char *rid, uint8_t *bu
     return protobuf_c_message_pack(&cmd->base, buf);
 }
 
-static int call(stack_t_ *st, Zhili__V1__Command *cmd, Zhili__V1__Reply **reply)
-{
-    static Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
-    actor.id = "bench";
-    actor.role = "admin";
-    cmd->actor = &actor;
-    int rc = zbus_call(st->client, "funds", cmd, CALL_TIMEOUT_MS, reply);
-    if (rc == 0 && (*reply)->status != ZHILI__V1__STATUS__STATUS_OK) {
-        fprintf(stderr, "zhili-bench-funds: %s\n", (*reply)->message);
-        zhili__v1__reply__free_unpacked(*reply, NULL);
-        return -1;
-    }
-    return rc;
-}
-
-static int funds_wait(stack_t_ *st)
-{
-    int64_t end = zclock_mono_ms() + READY_TIMEOUT_MS;
-    while (zclock_mono_ms() < end) {
-        Zhili__V1__StatsRequest s = ZHILI__V1__STATS_REQUEST__INIT;
-        Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
-        cmd.body_case = ZHILI__V1__COMMAND__BODY_STATS;
-        cmd.stats = &s;
-        Zhili__V1__Reply *r = NULL;
-        cmd.actor = NULL;
-        if (zbus_call(st->client, "funds", &cmd, 500, &r) == 0) {
-            zhili__v1__reply__free_unpacked(r, NULL);
-            return 0;
-        }
-    }
-    fprintf(stderr, "zhili-bench-funds: the funds service did not answer\n");
-    return -1;
-}
-
-static int64_t stat_get(stack_t_ *st, const char *name)
-{
-    Zhili__V1__StatsRequest s = ZHILI__V1__STATS_REQUEST__INIT;
-    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
-    cmd.body_case = ZHILI__V1__COMMAND__BODY_STATS;
-    cmd.stats = &s;
-    Zhili__V1__Reply *r = NULL;
-    int64_t v = -1;
-    if (call(st, &cmd, &r) == 0) {
-        for (size_t i = 0; i < r->stats->n_stats; i++) {
-            if (strcmp(r->stats->stats[i]->name, name) == 0) {
-                v = r->stats->stats[i]->value;
-            }
-        }
-        zhili__v1__reply__free_unpacked(r, NULL);
-    }
-    return v;
-}
-
-static int account_open(stack_t_ *st, const char *account)
+static int account_open(zbench_stack_t *st, const char *account)
 {
     Zhili__Funds__Holder a = ZHILI__FUNDS__HOLDER__INIT, b = ZHILI__FUNDS__HOLDER__INIT;
     a.id = "holder-a";
@@ -242,7 +96,7 @@ static int account_open(stack_t_ *st, const char *account)
     cmd.body_case = ZHILI__V1__COMMAND__BODY_FUNDS_ACCOUNT_OPEN;
     cmd.funds_account_open = &o;
     Zhili__V1__Reply *r = NULL;
-    if (call(st, &cmd, &r) != 0) {
+    if (zbench_call(st, "funds", &cmd, &r) != 0) {
         return -1;
     }
     zhili__v1__reply__free_unpacked(r, NULL);
@@ -251,7 +105,7 @@ static int account_open(stack_t_ *st, const char *account)
 
 /* ---- section 1: deposits ---------------------------------------------------- */
 
-static int deposit_send(stack_t_ *st, long i)
+static int deposit_send(zbench_stack_t *st, long i)
 {
     char rid[48], receipt[32];
     snprintf(rid, sizeof rid, "bench-dep-%ld", i);
@@ -271,40 +125,27 @@ static int deposit_send(stack_t_ *st, long i)
                             len);
 }
 
-static int section_deposits(stack_t_ *st, const opts_t *o)
+static int section_deposits(zbench_stack_t *st, const opts_t *o)
 {
     if (account_open(st, ACCOUNT_LOAD) != 0) {
         return -1;
     }
-    int64_t cmds0 = stat_get(st, "commands_total"), batches0 = stat_get(st, "batches_total");
+    int64_t cmds0 = zbench_stat(st, "funds", "commands_total", NULL),
+            batches0 = zbench_stat(st, "funds", "batches_total", NULL);
     long sent = 0, replied = 0, ok = 0;
     char first_error[256] = "";
-    int64_t start = now_us(), end_ms = zclock_mono_ms() + LOAD_TIMEOUT_MS;
+    int64_t start = zbench_now_us(), end_ms = zclock_mono_ms() + LOAD_TIMEOUT_MS;
     while (replied < o->deposits && zclock_mono_ms() < end_ms) {
         while (sent < o->deposits && sent - replied < o->window && deposit_send(st, sent) == 0) {
             sent++;
         }
         zmq_pollitem_t item = {zbus_client_socket(st->client), 0, ZMQ_POLLIN, 0};
         zmq_poll(&item, 1, 100);
-        Zhili__V1__Reply *r = NULL;
-        int rc;
-        while ((rc = zbus_client_recv(st->client, &r)) == 0 || rc == ZE_INVALID) {
-            if (r == NULL) {
-                continue;
-            }
-            replied++;
-            if (r->status == ZHILI__V1__STATUS__STATUS_OK) {
-                ok++;
-            } else if (first_error[0] == '\0') {
-                snprintf(first_error, sizeof first_error, "%s", r->message);
-            }
-            zhili__v1__reply__free_unpacked(r, NULL);
-            r = NULL;
-        }
+        zbench_replies_drain(st->client, &replied, &ok, first_error, sizeof first_error);
     }
-    int64_t elapsed = now_us() - start;
-    int64_t cmds = stat_get(st, "commands_total") - cmds0;
-    int64_t batches = stat_get(st, "batches_total") - batches0;
+    int64_t elapsed = zbench_now_us() - start;
+    int64_t cmds = zbench_stat(st, "funds", "commands_total", NULL) - cmds0;
+    int64_t batches = zbench_stat(st, "funds", "batches_total", NULL) - batches0;
     printf("deposits_sent %ld\n", sent);
     printf("deposits_ok %ld\n", ok);
     printf("deposits_elapsed_s %.3f\n", (double)elapsed / 1e6);
@@ -318,16 +159,23 @@ static int section_deposits(stack_t_ *st, const opts_t *o)
 
 /* ---- section 2: a journal of V entries, verified -------------------------- */
 
-static int generate(const char *dir, long entries)
+/* The funds store under dir, opened as the service opens it. 0, or -1 with
+ * err filled when zstore_open fails. */
+static int store_open(const char *dir, zstore_t **store, zfstore_t *t, char *err, size_t cap)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/funds", dir);
     zstore_options_t opts = {
         .dir = path, .tables = zfstore_table_names, .map_bytes_initial = (size_t)MAP_MB << 20};
+    return zstore_open(&opts, store, err, cap) != 0 || zfstore_resolve(t, *store) != 0 ? -1 : 0;
+}
+
+static int generate(const char *dir, long entries)
+{
     zstore_t *store = NULL;
-    char err[256];
+    char err[256] = "";
     zfstore_t t;
-    if (zstore_open(&opts, &store, err, sizeof err) != 0 || zfstore_resolve(&t, store) != 0) {
+    if (store_open(dir, &store, &t, err, sizeof err) != 0) {
         fprintf(stderr, "zhili-bench-funds: %s\n", err);
         return -1;
     }
@@ -396,17 +244,13 @@ static int verify_row(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
 /* The scan and the chain alone, as the service runs them. */
 static int verify_inproc(const char *dir, long entries)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/funds", dir);
-    zstore_options_t opts = {
-        .dir = path, .tables = zfstore_table_names, .map_bytes_initial = (size_t)MAP_MB << 20};
     zstore_t *store = NULL;
     char err[256];
     zfstore_t t;
-    if (zstore_open(&opts, &store, err, sizeof err) != 0 || zfstore_resolve(&t, store) != 0) {
+    if (store_open(dir, &store, &t, err, sizeof err) != 0) {
         return -1;
     }
-    int64_t start = now_us();
+    int64_t start = zbench_now_us();
     ztxn_t *txn = ztxn_begin(store, false);
     zfunds_ledger_t l;
     zfunds_verifier_t v;
@@ -415,14 +259,14 @@ static int verify_inproc(const char *dir, long entries)
     zfstore_journal_scan(txn, &t, ACCOUNT_BIG, 1, &v, verify_row);
     zfunds_verifier_finish(&v, &l, 0);
     ztxn_abort(&txn);
-    int64_t elapsed = now_us() - start;
+    int64_t elapsed = zbench_now_us() - start;
     zstore_destroy(&store);
     printf("verify_inproc_entries %llu\n", (unsigned long long)v.checked);
     printf("verify_inproc_s %.3f\n", (double)elapsed / 1e6);
     return rc == 0 && !v.bad && (long)v.checked == entries ? 0 : -1;
 }
 
-static int verify_service(stack_t_ *st, long entries)
+static int verify_service(zbench_stack_t *st, long entries)
 {
     Zhili__Funds__Verify v = ZHILI__FUNDS__VERIFY__INIT;
     v.account = ACCOUNT_BIG;
@@ -430,11 +274,11 @@ static int verify_service(stack_t_ *st, long entries)
     cmd.body_case = ZHILI__V1__COMMAND__BODY_FUNDS_VERIFY;
     cmd.funds_verify = &v;
     Zhili__V1__Reply *r = NULL;
-    int64_t start = now_us();
-    if (call(st, &cmd, &r) != 0) {
+    int64_t start = zbench_now_us();
+    if (zbench_call(st, "funds", &cmd, &r) != 0) {
         return -1;
     }
-    int64_t elapsed = now_us() - start;
+    int64_t elapsed = zbench_now_us() - start;
     bool good = r->funds_verify->ok && (long)r->funds_verify->entries == entries;
     printf("verify_service_entries %llu\n", (unsigned long long)r->funds_verify->entries);
     printf("verify_service_ok %d\n", r->funds_verify->ok);
@@ -487,9 +331,9 @@ int main(int argc, char **argv)
 {
     opts_t o;
     opts_parse(&o, argc, argv);
-    static stack_t_ st;
+    static zbench_stack_t st;
     g_stack = &st;
-    signal(SIGINT, on_signal);
+    zbench_signals_set(on_signal);
     if (stack_configure(&st) != 0) {
         fprintf(stderr, "zhili-bench-funds: cannot prepare a temporary directory and ports\n");
         return 1;
@@ -498,19 +342,19 @@ int main(int argc, char **argv)
            o.window, o.verify_entries, sysconf(_SC_NPROCESSORS_ONLN));
     int rc = 0;
     if (o.verify_entries > 0) {
-        int64_t start = now_us();
+        int64_t start = zbench_now_us();
         rc = generate(st.dir, o.verify_entries);
-        printf("journal_written_s %.3f\n", (double)(now_us() - start) / 1e6);
+        printf("journal_written_s %.3f\n", (double)(zbench_now_us() - start) / 1e6);
         rc = rc != 0 ? rc : verify_inproc(st.dir, o.verify_entries);
     }
     st.zctx = zmq_ctx_new();
-    if (rc == 0 &&
-        (child_spawn(&st, "zhili-broker") != 0 || child_spawn(&st, "zhili-funds") != 0)) {
+    if (rc == 0 && (zbench_child_spawn(&st, "zhili-broker", NULL, NULL, 0) < 0 ||
+                    zbench_child_spawn(&st, "zhili-funds", NULL, NULL, 0) < 0)) {
         rc = -1;
     }
     if (rc == 0) {
         st.client = zbus_client_new(st.zctx, st.broker);
-        rc = st.client != NULL ? funds_wait(&st) : -1;
+        rc = st.client != NULL ? zbench_service_wait(&st, "funds", READY_TIMEOUT_MS) : -1;
     }
     if (rc == 0 && o.verify_entries > 0) {
         rc = verify_service(&st, o.verify_entries);
@@ -522,6 +366,6 @@ int main(int argc, char **argv)
     if (getloadavg(load, 3) == 3) {
         printf("loadavg %.2f %.2f %.2f\n", load[0], load[1], load[2]);
     }
-    stack_stop(&st);
+    zbench_stack_stop(&st, ZBENCH_STOP_TIMEOUT_MS);
     return rc == 0 ? 0 : 1;
 }

@@ -21,12 +21,9 @@
  * but leaves the temporary directory (removing it is not async-signal-safe). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -38,7 +35,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,19 +45,14 @@
 #include "common/err.h"
 #include "common/log.h"
 
-#define CHILDREN_MAX 4
 #define ENV_OVERRIDES_MAX 8
-#define ENV_VAR_BYTES_MAX ZBENCH_ENV_VAR_BYTES_MAX
-#define ENDPOINT_BYTES_MAX 128
 #define TOKEN_BYTES_MAX 256
 #define READY_TIMEOUT_MS 15000
 #define CALL_TIMEOUT_MS 10000
-#define STOP_TIMEOUT_MS 5000
 #define HTTP_TIMEOUT_S 10
 #define HTTP_REQUEST_BYTES_MAX 4096
 #define METRICS_BYTES_MAX (1u << 20)
 #define WRK_OUTPUT_BYTES_MAX 16384
-#define COMMAND_BYTES_MAX 256
 #define SSE_GROUPS_MAX 4
 #define SSE_HEAD_BYTES_MAX 2048
 #define SSE_LINE_BYTES_MAX 4096 /* kept whole only when request ids are parsed */
@@ -104,15 +95,8 @@ typedef struct {
 } opts_t;
 
 typedef struct {
-    char dir[64];
-    char bin_dir[PATH_MAX];
-    char broker[ENDPOINT_BYTES_MAX], events_pub[ENDPOINT_BYTES_MAX], events_sub[ENDPOINT_BYTES_MAX];
-    int http_port;
-    pid_t pids[CHILDREN_MAX];
-    int child_count;
+    zbench_stack_t z; /* the children, the directory, the endpoints, the control client */
     pid_t broker_pid, testsvc_pid, gateway_pid;
-    void *zctx;
-    zbus_client_t *control; /* readiness, stats and markers */
     char token[TOKEN_BYTES_MAX];
     int marks; /* barrier markers sent so far (unique request ids) */
 } bench_stack_t;
@@ -120,38 +104,6 @@ typedef struct {
 /* The children and a running wrk, for the signal handler. */
 static bench_stack_t *g_stack;
 static volatile pid_t g_wrk_pid;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double per_s(double count, int64_t elapsed_us)
-{
-    return elapsed_us > 0 ? count * 1e6 / (double)elapsed_us : 0.0;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile of n sorted values (nearest rank). */
-static int64_t quantile(const int64_t *sorted, long n, double q)
-{
-    long rank = (long)ceil(q * (double)n);
-    return sorted[rank < 1 ? 0 : rank - 1];
-}
 
 /* ---- children ----------------------------------------------------------- */
 
@@ -161,55 +113,8 @@ static void on_signal(int sig)
     if (g_wrk_pid > 0) {
         kill(g_wrk_pid, SIGKILL);
     }
-    if (g_stack != NULL) {
-        for (int i = 0; i < g_stack->child_count; i++) {
-            kill(g_stack->pids[i], SIGKILL);
-            waitpid(g_stack->pids[i], NULL, 0);
-        }
-    }
+    zbench_stack_kill(g_stack != NULL ? &g_stack->z : NULL);
     _exit(130);
-}
-
-/* Start bin_dir/binary with the overrides; its pid, or -1. */
-static pid_t child_spawn(bench_stack_t *st, const char *binary, char over[][ENV_VAR_BYTES_MAX],
-                         int n)
-{
-    ZASSERT(st->child_count < CHILDREN_MAX);
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", st->bin_dir, binary);
-    if (access(path, X_OK) != 0) {
-        fprintf(stderr, "zhili-bench-gateway: %s is missing; build the project first\n", path);
-        return -1;
-    }
-    char **envp = zbench_env_build(over, n);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
-        char *argv[] = {path, NULL};
-        execve(path, argv, envp);
-        _exit(127);
-    }
-    free(envp);
-    if (pid < 0) {
-        fprintf(stderr, "zhili-bench-gateway: fork: %s\n", strerror(errno));
-        return -1;
-    }
-    st->pids[st->child_count++] = pid;
-    return pid;
-}
-
-static bool children_alive(bench_stack_t *st)
-{
-    for (int i = 0; i < st->child_count; i++) {
-        int status;
-        if (waitpid(st->pids[i], &status, WNOHANG) == st->pids[i]) {
-            fprintf(stderr, "zhili-bench-gateway: child %d exited early (status %d)\n",
-                    (int)st->pids[i], status);
-            st->pids[i] = st->pids[--st->child_count];
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Run argv[0] (a full path) with stdout into out (NUL-terminated, cut at
@@ -376,7 +281,7 @@ static double metric_get(bench_stack_t *st, const char *name)
     char *buf = malloc(METRICS_BYTES_MAX);
     ZASSERT(buf != NULL);
     double v = -1;
-    if (http_simple(st->http_port, "GET", "/metrics", st->token, NULL, buf, METRICS_BYTES_MAX) ==
+    if (http_simple(st->z.http_port, "GET", "/metrics", st->token, NULL, buf, METRICS_BYTES_MAX) ==
         200) {
         size_t nlen = strlen(name);
         for (const char *p = buf; p != NULL; p = strchr(p, '\n')) {
@@ -393,93 +298,15 @@ static double metric_get(bench_stack_t *st, const char *name)
 
 /* ---- the stack ---------------------------------------------------------- */
 
-/* A fresh client each attempt, so stats requests queued before the broker
- * bound are dropped with it (LINGER 0) instead of answering later. */
-static int broker_wait(bench_stack_t *st)
-{
-    int64_t end = zclock_mono_ms() + READY_TIMEOUT_MS;
-    while (zclock_mono_ms() < end && children_alive(st)) {
-        zbus_client_t *c = zbus_client_new(st->zctx, st->broker);
-        Zhili__V1__Stats *stats = NULL;
-        if (c != NULL && zbus_broker_stats(c, 300, &stats) == 0) {
-            zhili__v1__stats__free_unpacked(stats, NULL);
-            st->control = c;
-            return 0;
-        }
-        zbus_client_destroy(&c);
-    }
-    fprintf(stderr, "zhili-bench-gateway: the broker did not answer stats\n");
-    return -1;
-}
-
-/* Call `service` with a command body as the bench's admin; 0 with *reply
- * OK, else -1 (freed). */
-static int service_call(bench_stack_t *st, const char *service, Zhili__V1__Command *cmd,
-                        const char *request_id, Zhili__V1__Reply **reply)
-{
-    Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
-    actor.id = "bench";
-    actor.role = "admin";
-    cmd->actor = &actor;
-    cmd->request_id = (char *)request_id;
-    *reply = NULL;
-    if (zbus_call(st->control, service, cmd, CALL_TIMEOUT_MS, reply) != 0) {
-        return -1;
-    }
-    if ((*reply)->status != ZHILI__V1__STATUS__STATUS_OK) {
-        zhili__v1__reply__free_unpacked(*reply, NULL);
-        *reply = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* The value of one of a service's stats (no labels), or -1. */
-static int64_t service_stat(bench_stack_t *st, const char *service, const char *stat)
-{
-    Zhili__V1__StatsRequest sr = ZHILI__V1__STATS_REQUEST__INIT;
-    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
-    cmd.body_case = ZHILI__V1__COMMAND__BODY_STATS;
-    cmd.stats = &sr;
-    Zhili__V1__Reply *r = NULL;
-    int64_t v = -1;
-    if (service_call(st, service, &cmd, "", &r) == 0 &&
-        r->result_case == ZHILI__V1__REPLY__RESULT_STATS) {
-        for (size_t i = 0; i < r->stats->n_stats; i++) {
-            if (strcmp(r->stats->stats[i]->name, stat) == 0 && r->stats->stats[i]->labels[0] == 0) {
-                v = r->stats->stats[i]->value;
-            }
-        }
-    }
-    if (r != NULL) {
-        zhili__v1__reply__free_unpacked(r, NULL);
-    }
-    return v;
-}
-
-/* Until `service` answers a stats command through the broker. */
-static int service_wait(bench_stack_t *st, const char *service)
-{
-    int64_t end = zclock_mono_ms() + READY_TIMEOUT_MS;
-    while (zclock_mono_ms() < end && children_alive(st)) {
-        if (service_stat(st, service, "commands_total") >= 0) {
-            return 0;
-        }
-        sleep_ms(50);
-    }
-    fprintf(stderr, "zhili-bench-gateway: service %s did not answer stats\n", service);
-    return -1;
-}
-
 static int gateway_wait(bench_stack_t *st)
 {
     char buf[1024];
     int64_t end = zclock_mono_ms() + READY_TIMEOUT_MS;
-    while (zclock_mono_ms() < end && children_alive(st)) {
-        if (http_simple(st->http_port, "GET", "/healthz", NULL, NULL, buf, sizeof buf) == 200) {
-            return service_wait(st, "gateway");
+    while (zclock_mono_ms() < end && zbench_children_alive(&st->z)) {
+        if (http_simple(st->z.http_port, "GET", "/healthz", NULL, NULL, buf, sizeof buf) == 200) {
+            return zbench_service_wait(&st->z, "gateway", READY_TIMEOUT_MS);
         }
-        sleep_ms(50);
+        zbench_sleep_ms(50);
     }
     fprintf(stderr, "zhili-bench-gateway: the gateway did not answer /healthz\n");
     return -1;
@@ -489,7 +316,7 @@ static int gateway_wait(bench_stack_t *st)
 static int token_create(bench_stack_t *st)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/zhilictl", st->bin_dir);
+    snprintf(path, sizeof path, "%s/zhilictl", st->z.bin_dir);
     char *argv[] = {path, "token", "create", "--role", "admin", "--name", "bench", NULL};
     char out[1024];
     int64_t end = zclock_mono_ms() + READY_TIMEOUT_MS;
@@ -506,117 +333,42 @@ static int token_create(bench_stack_t *st)
                 }
             }
         }
-        sleep_ms(100);
+        zbench_sleep_ms(100);
     }
     fprintf(stderr, "zhili-bench-gateway: zhilictl token create failed\n");
     return -1;
 }
 
-static int on_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void stack_stop(bench_stack_t *st)
-{
-    zbus_client_destroy(&st->control);
-    for (int i = 0; i < st->child_count; i++) {
-        kill(st->pids[i], SIGTERM);
-    }
-    int64_t end = zclock_mono_ms() + STOP_TIMEOUT_MS;
-    for (int i = 0; i < st->child_count; i++) {
-        while (waitpid(st->pids[i], NULL, WNOHANG) == 0) {
-            if (zclock_mono_ms() > end) {
-                kill(st->pids[i], SIGKILL);
-                waitpid(st->pids[i], NULL, 0);
-                break;
-            }
-            sleep_ms(10);
-        }
-    }
-    st->child_count = 0;
-    if (st->dir[0] != '\0') {
-        nftw(st->dir, on_rm, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    if (st->zctx != NULL) {
-        zmq_ctx_term(st->zctx);
-        st->zctx = NULL;
-    }
-}
-
-/* Directories, ports and the environment every child inherits; set before
- * any thread exists (setenv is not thread-safe). */
-static int stack_configure(bench_stack_t *st, bool ipc)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        return -1;
-    }
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0';
-    snprintf(st->bin_dir, sizeof st->bin_dir, "%s", exe);
-    snprintf(st->dir, sizeof st->dir, "/tmp/zhili-bench-gw-XXXXXX");
-    if (mkdtemp(st->dir) == NULL) {
-        st->dir[0] = '\0';
-        return -1;
-    }
-    int ports[4];
-    if (zbench_ports_pick(ports, 4) != 0) {
-        return -1;
-    }
-    if (ipc) {
-        snprintf(st->broker, sizeof st->broker, "ipc://%s/broker.sock", st->dir);
-        snprintf(st->events_pub, sizeof st->events_pub, "ipc://%s/events-in.sock", st->dir);
-        snprintf(st->events_sub, sizeof st->events_sub, "ipc://%s/events-out.sock", st->dir);
-    } else {
-        snprintf(st->broker, sizeof st->broker, "tcp://127.0.0.1:%d", ports[0]);
-        snprintf(st->events_pub, sizeof st->events_pub, "tcp://127.0.0.1:%d", ports[1]);
-        snprintf(st->events_sub, sizeof st->events_sub, "tcp://127.0.0.1:%d", ports[2]);
-    }
-    st->http_port = ports[3];
-    setenv("ZHILI_DATA", st->dir, 1);
-    setenv("ZHILI_BROKER", st->broker, 1);
-    setenv("ZHILI_BROKER_BIND", st->broker, 1);
-    setenv("ZHILI_EVENTS_PUB", st->events_pub, 1);
-    setenv("ZHILI_EVENTS_XSUB_BIND", st->events_pub, 1);
-    setenv("ZHILI_EVENTS_SUB", st->events_sub, 1);
-    setenv("ZHILI_EVENTS_XPUB_BIND", st->events_sub, 1);
-    setenv("ZHILI_LOG", getenv("ZHILI_LOG") ? getenv("ZHILI_LOG") : "warn", 1);
-    return 0;
-}
-
 static int stack_start(bench_stack_t *st, const opts_t *o)
 {
-    if (stack_configure(st, o->ipc) != 0) {
-        fprintf(stderr, "zhili-bench-gateway: cannot prepare %s: %s\n", st->dir, strerror(errno));
+    if (zbench_stack_configure(&st->z, "zhili-bench-gateway", "/tmp/zhili-bench-gw-XXXXXX", o->ipc,
+                               CALL_TIMEOUT_MS) != 0) {
+        fprintf(stderr, "zhili-bench-gateway: cannot prepare %s: %s\n", st->z.dir, strerror(errno));
         return -1;
     }
     g_stack = st;
-    st->zctx = zmq_ctx_new();
-    char over[ENV_OVERRIDES_MAX][ENV_VAR_BYTES_MAX];
+    st->z.zctx = zmq_ctx_new();
+    char over[ENV_OVERRIDES_MAX][ZBENCH_ENV_VAR_BYTES_MAX];
     snprintf(over[0], sizeof over[0], "ZHILI_SERVICE_NAME=");
-    if (st->zctx == NULL || (st->broker_pid = child_spawn(st, "zhili-broker", over, 1)) < 0 ||
-        broker_wait(st) != 0) {
+    if (st->z.zctx == NULL ||
+        (st->broker_pid = zbench_child_spawn(&st->z, "zhili-broker", NULL, over, 1)) < 0 ||
+        zbench_broker_wait(&st->z, READY_TIMEOUT_MS) != 0) {
         return -1;
     }
     snprintf(over[0], sizeof over[0], "ZHILI_SERVICE_NAME=testsvc");
     snprintf(over[1], sizeof over[1], "ZHILI_TESTSVC_CONSUME=");
-    if ((st->testsvc_pid = child_spawn(st, "zhili-testsvc", over, 2)) < 0 ||
-        service_wait(st, "testsvc") != 0) {
+    if ((st->testsvc_pid = zbench_child_spawn(&st->z, "zhili-testsvc", NULL, over, 2)) < 0 ||
+        zbench_service_wait(&st->z, "testsvc", READY_TIMEOUT_MS) != 0) {
         return -1;
     }
     int n = 0;
     snprintf(over[n++], sizeof over[0], "ZHILI_SERVICE_NAME=gateway");
-    snprintf(over[n++], sizeof over[0], "ZHILI_HTTP=127.0.0.1:%d", st->http_port);
+    snprintf(over[n++], sizeof over[0], "ZHILI_HTTP=127.0.0.1:%d", st->z.http_port);
     snprintf(over[n++], sizeof over[0], "ZHILI_GATEWAY_TEST_ROUTES=1");
     if (o->queue_bytes > 0) {
         snprintf(over[n++], sizeof over[0], "ZHILI_STREAM_QUEUE_BYTES=%ld", o->queue_bytes);
     }
-    if ((st->gateway_pid = child_spawn(st, "zhili-gateway", over, n)) < 0 ||
+    if ((st->gateway_pid = zbench_child_spawn(&st->z, "zhili-gateway", NULL, over, n)) < 0 ||
         gateway_wait(st) != 0 || token_create(st) != 0) {
         return -1;
     }
@@ -625,35 +377,6 @@ static int stack_start(bench_stack_t *st, const opts_t *o)
 
 /* ---- the machine and the processes -------------------------------------- */
 
-typedef struct {
-    unsigned long long busy, iowait, steal, total;
-} cpu_sample_t;
-
-/* The machine-wide counters of /proc/stat's first line (user nice system
- * idle iowait irq softirq steal), zero when unreadable. */
-static cpu_sample_t cpu_sample(void)
-{
-    cpu_sample_t c = {0, 0, 0, 0};
-    unsigned long long v[8] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    if (f != NULL) {
-        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7]) == 8) {
-            c.busy = v[0] + v[1] + v[2] + v[5] + v[6];
-            c.iowait = v[4];
-            c.steal = v[7];
-            c.total = c.busy + v[3] + v[4] + v[7];
-        }
-        fclose(f);
-    }
-    return c;
-}
-
-static double busy_pct(cpu_sample_t a, cpu_sample_t b)
-{
-    return b.total > a.total ? 100.0 * (double)(b.busy - a.busy) / (double)(b.total - a.total) : 0;
-}
-
 /* Other work on the shared machine skews every figure: wait (up to max_s)
  * until it has been nearly idle for 3 s in a row. */
 static void idle_wait(int max_s)
@@ -661,9 +384,9 @@ static void idle_wait(int max_s)
     int quiet = 0, waited = 0;
     double last = 100;
     while (quiet < 3 && waited < max_s) {
-        cpu_sample_t a = cpu_sample();
-        sleep_ms(1000);
-        last = busy_pct(a, cpu_sample());
+        zbench_cpu_t a = zbench_cpu_sample();
+        zbench_sleep_ms(1000);
+        last = zbench_cpu_busy_pct(a, zbench_cpu_sample());
         quiet = last <= IDLE_BUSY_PCT_MAX ? quiet + 1 : 0;
         waited++;
     }
@@ -868,7 +591,7 @@ static void sse_read(sse_group_t *g, sse_client_t *c)
     for (;;) {
         ssize_t n = recv(c->fd, g->buf, SSE_READ_BYTES, 0);
         if (n > 0) {
-            sse_feed(g, c, g->buf, (size_t)n, now_us());
+            sse_feed(g, c, g->buf, (size_t)n, zbench_now_us());
             if (n < SSE_READ_BYTES) {
                 return;
             }
@@ -1016,7 +739,7 @@ static int fleet_open(sse_fleet_t *f, bench_stack_t *st, int count, int groups,
     for (int i = 0; i < count; i++) {
         sse_client_t *c = &f->clients[i];
         c->index = i;
-        c->fd = sse_connect(st->http_port, st->token, "topics=testsvc.");
+        c->fd = sse_connect(st->z.http_port, st->token, "topics=testsvc.");
         if (c->fd < 0) {
             failed++;
             continue;
@@ -1027,7 +750,7 @@ static int fleet_open(sse_fleet_t *f, bench_stack_t *st, int count, int groups,
     }
     int64_t end = zclock_mono_ms() + SSE_READY_TIMEOUT_MS;
     while (fleet_ready(f) < count - failed && zclock_mono_ms() < end) {
-        sleep_ms(10);
+        zbench_sleep_ms(10);
     }
     if (failed > 0 || fleet_ready(f) < count) {
         fprintf(stderr,
@@ -1053,24 +776,6 @@ static int fleet_open(sse_fleet_t *f, bench_stack_t *st, int count, int groups,
 
 /* ---- commands straight to the broker ------------------------------------ */
 
-/* counter_add of 1 to `counter` with this request id, packed into buf. */
-static size_t command_pack(const char *request_id, const char *counter, uint8_t *buf)
-{
-    Zhili__Test__CounterAdd add = ZHILI__TEST__COUNTER_ADD__INIT;
-    add.name = (char *)counter;
-    add.amount = 1;
-    Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
-    actor.id = "bench";
-    actor.role = "admin";
-    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
-    cmd.request_id = (char *)request_id;
-    cmd.actor = &actor;
-    cmd.body_case = ZHILI__V1__COMMAND__BODY_COUNTER_ADD;
-    cmd.counter_add = &add;
-    ZASSERT(protobuf_c_message_get_packed_size(&cmd.base) <= COMMAND_BYTES_MAX);
-    return protobuf_c_message_pack(&cmd.base, buf);
-}
-
 /* One counter_add through the control client, waiting for its OK. */
 static int marker_send(bench_stack_t *st, const char *request_id)
 {
@@ -1081,7 +786,8 @@ static int marker_send(bench_stack_t *st, const char *request_id)
     cmd.body_case = ZHILI__V1__COMMAND__BODY_COUNTER_ADD;
     cmd.counter_add = &add;
     Zhili__V1__Reply *r = NULL;
-    int rc = service_call(st, "testsvc", &cmd, request_id, &r);
+    cmd.request_id = (char *)request_id;
+    int rc = zbench_call(&st->z, "testsvc", &cmd, &r);
     if (r != NULL) {
         zhili__v1__reply__free_unpacked(r, NULL);
     }
@@ -1105,7 +811,7 @@ static int hub_barrier(bench_stack_t *st)
     }
     int64_t end = zclock_mono_ms() + BARRIER_TIMEOUT_MS;
     while (rc == 0 && atomic_load(&seen) == 0 && zclock_mono_ms() < end) {
-        sleep_ms(5);
+        zbench_sleep_ms(5);
     }
     fleet_close(&probe);
     if (rc != 0 || atomic_load(&seen) == 0) {
@@ -1126,7 +832,7 @@ static int fleet_warm(bench_stack_t *st, sse_fleet_t *f)
     }
     int64_t end = zclock_mono_ms() + BARRIER_TIMEOUT_MS;
     while (fleet_with_event(f) + fleet_eofs(f) < f->count && zclock_mono_ms() < end) {
-        sleep_ms(5);
+        zbench_sleep_ms(5);
     }
     return fleet_with_event(f) == f->count ? 0 : -1;
 }
@@ -1147,68 +853,10 @@ static int streams_reap(bench_stack_t *st, double want)
         char rid[48];
         snprintf(rid, sizeof rid, "reap%d-0", ++st->marks);
         marker_send(st, rid);
-        sleep_ms(50);
+        zbench_sleep_ms(50);
     }
     fprintf(stderr, "zhili-bench-gateway: closed streams were not noticed in time\n");
     return -1;
-}
-
-typedef struct {
-    zbus_client_t *client;
-    const char *prefix, *counter;
-    long count, window, rate; /* rate 0: only the window limits */
-    long sent, replied, ok;
-    int64_t start_us, end_us;
-    char first_error[160];
-} bench_load_t;
-
-static void load_drain(bench_load_t *l)
-{
-    Zhili__V1__Reply *r = NULL;
-    int rc;
-    while ((rc = zbus_client_recv(l->client, &r)) == 0 || rc == ZE_INVALID) {
-        if (r == NULL) {
-            continue;
-        }
-        l->replied++;
-        if (r->status == ZHILI__V1__STATUS__STATUS_OK) {
-            l->ok++;
-        } else if (l->first_error[0] == '\0') {
-            snprintf(l->first_error, sizeof l->first_error, "%s", r->message);
-        }
-        zhili__v1__reply__free_unpacked(r, NULL);
-        r = NULL;
-    }
-}
-
-/* Pipelined counter_add: at most `window` unanswered, and with a rate, no
- * more than rate x elapsed sent. Every request gets exactly one reply. */
-static void load_run(bench_load_t *l)
-{
-    l->start_us = now_us();
-    int64_t end = zclock_mono_ms() + LOAD_TIMEOUT_MS;
-    while (l->replied < l->count && zclock_mono_ms() < end) {
-        long allowed = l->count;
-        if (l->rate > 0) {
-            allowed = (long)((double)(now_us() - l->start_us) * (double)l->rate / 1e6) + 1;
-            allowed = allowed < l->count ? allowed : l->count;
-        }
-        while (l->sent < allowed && l->sent - l->replied < l->window) {
-            char rid[64];
-            snprintf(rid, sizeof rid, "%s%ld", l->prefix, l->sent);
-            uint8_t buf[COMMAND_BYTES_MAX];
-            size_t len = command_pack(rid, l->counter, buf);
-            if (zbus_client_send(l->client, "testsvc", rid, zclock_wall_ms() + ZBUS_DEADLINE_MS_MAX,
-                                 buf, len) != 0) {
-                break;
-            }
-            l->sent++;
-        }
-        zmq_pollitem_t item = {zbus_client_socket(l->client), 0, ZMQ_POLLIN, 0};
-        zmq_poll(&item, 1, l->rate > 0 ? 1 : 100);
-        load_drain(l);
-    }
-    l->end_us = now_us();
 }
 
 /* ---- wrk ------------------------------------------------------------------ */
@@ -1287,7 +935,7 @@ static int wrk_run(bench_stack_t *st, const opts_t *o, const char *name, const c
         return -1;
     }
     char script[PATH_MAX];
-    snprintf(script, sizeof script, "%s/%s.lua", st->dir, name);
+    snprintf(script, sizeof script, "%s/%s.lua", st->z.dir, name);
     FILE *f = fopen(script, "w");
     if (f == NULL || fputs(lua, f) < 0 || fclose(f) != 0) {
         return -1;
@@ -1296,7 +944,7 @@ static int wrk_run(bench_stack_t *st, const opts_t *o, const char *name, const c
     snprintf(threads, sizeof threads, "-t%d", o->wrk_threads);
     snprintf(conns, sizeof conns, "-c%d", o->wrk_connections);
     snprintf(secs, sizeof secs, "-d%ds", o->wrk_seconds);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", st->http_port, path);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", st->z.http_port, path);
     char *argv[] = {wrk, threads, conns, secs, "--latency", "-s", script, url, NULL};
     char *out = malloc(WRK_OUTPUT_BYTES_MAX);
     ZASSERT(out != NULL);
@@ -1333,9 +981,9 @@ static int section_read(bench_stack_t *st, const opts_t *o)
 {
     printf("\n[read] GET /api/v1/test/counters/c (a query through the broker to testsvc)\n");
     char buf[4096];
-    int s1 = http_simple(st->http_port, "POST", "/api/v1/test/counters", st->token,
+    int s1 = http_simple(st->z.http_port, "POST", "/api/v1/test/counters", st->token,
                          "{\"name\":\"c\",\"amount\":1}", buf, sizeof buf);
-    int s2 = http_simple(st->http_port, "GET", "/api/v1/test/counters/c", st->token, NULL, buf,
+    int s2 = http_simple(st->z.http_port, "GET", "/api/v1/test/counters/c", st->token, NULL, buf,
                          sizeof buf);
     if (s1 != 201 || s2 != 200) {
         fprintf(stderr, "zhili-bench-gateway: creating and reading counter c: %d, %d\n", s1, s2);
@@ -1366,14 +1014,14 @@ static int section_write(bench_stack_t *st, const opts_t *o)
              "wrk.headers[\"Authorization\"] = \"Bearer %s\"\n"
              "wrk.headers[\"Content-Type\"] = \"application/json\"\n",
              st->token);
-    int64_t batches0 = service_stat(st, "testsvc", "batches_total");
-    int64_t commands0 = service_stat(st, "testsvc", "commands_total");
+    int64_t batches0 = zbench_stat(&st->z, "testsvc", "batches_total", "");
+    int64_t commands0 = zbench_stat(&st->z, "testsvc", "commands_total", "");
     wrk_result_t r;
     if (wrk_run(st, o, "write", lua, "/api/v1/test/counters", &r) != 0) {
         return -1;
     }
-    int64_t batches = service_stat(st, "testsvc", "batches_total") - batches0;
-    int64_t commands = service_stat(st, "testsvc", "commands_total") - commands0;
+    int64_t batches = zbench_stat(&st->z, "testsvc", "batches_total", "") - batches0;
+    int64_t commands = zbench_stat(&st->z, "testsvc", "commands_total", "") - commands0;
     wrk_print("write", &r, o);
     printf("write_commands_per_batch %.1f\n", batches > 0 ? (double)commands / (double)batches : 0);
     printf("wrk with %d connections on %d threads for %d s added to one counter at %.0f req/s "
@@ -1410,17 +1058,23 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
     long base = fleet_total(&f); /* one warm-up event each */
     char prefix[32];
     snprintf(prefix, sizeof prefix, "fan-%s-", label);
-    bench_load_t l = {
-        .prefix = prefix, .counter = "f", .count = events, .window = o->window, .rate = rate};
-    l.client = zbus_client_new(st->zctx, st->broker);
+    static const char *const testsvc[] = {"testsvc"};
+    zbench_load_t l = {.services = testsvc,
+                       .service_count = 1,
+                       .rid_prefix = prefix,
+                       .counter = "f",
+                       .count = events,
+                       .window = o->window,
+                       .rate = rate};
+    l.client = zbus_client_new(st->z.zctx, st->z.broker);
     ZASSERT(l.client != NULL);
     long expected = events * (long)o->clients;
-    load_run(&l);
+    zbench_load_run(&l, LOAD_TIMEOUT_MS);
     long got = fleet_total(&f) - base, last_got = got;
     int64_t progress_ms = zclock_mono_ms(), give_up = zclock_mono_ms() + FANOUT_TIMEOUT_MS;
     while (got < expected && fleet_eofs(&f) < f.count && zclock_mono_ms() < give_up &&
            zclock_mono_ms() - progress_ms < FANOUT_IDLE_MS) {
-        sleep_ms(10);
+        zbench_sleep_ms(10);
         got = fleet_total(&f) - base;
         if (got != last_got) {
             last_got = got;
@@ -1441,8 +1095,8 @@ static int fanout_phase(bench_stack_t *st, const opts_t *o, const char *label, l
     if (streams_reap(st, clients0) != 0) {
         rc = -1;
     }
-    double rate_got = per_s((double)got, last_us - l.start_us);
-    double produced = per_s((double)l.ok, l.end_us - l.start_us);
+    double rate_got = zbench_per_s((double)got, last_us - l.start_us);
+    double produced = zbench_per_s((double)l.ok, l.end_us - l.start_us);
     printf("fanout_%s_clients %d\n", label, o->clients);
     printf("fanout_%s_events %ld\n", label, events);
     printf("fanout_%s_events_acknowledged %ld\n", label, l.ok);
@@ -1484,86 +1138,13 @@ static int section_fanout(bench_stack_t *st, const opts_t *o)
 
 /* ---- latency ---------------------------------------------------------------- */
 
-typedef struct {
-    zbus_client_t *client;
-    long count, replied, ok;
-    atomic_llong *sent_us; /* 0 until sent */
-    int64_t *ack_us;       /* reply latency, -1 until answered */
-    int64_t late_max_us;
-    long late_sends;
-} bench_lat_t;
-
-static void lat_drain(bench_lat_t *b)
-{
-    Zhili__V1__Reply *r = NULL;
-    int rc;
-    while ((rc = zbus_client_recv(b->client, &r)) == 0 || rc == ZE_INVALID) {
-        if (r == NULL) {
-            continue;
-        }
-        int64_t now = now_us();
-        long i = strncmp(r->request_id, "lat-", 4) == 0 ? strtol(r->request_id + 4, NULL, 10) : -1;
-        if (i >= 0 && i < b->count && b->ack_us[i] < 0) {
-            b->ack_us[i] = now - atomic_load(&b->sent_us[i]);
-            b->replied++;
-            b->ok += r->status == ZHILI__V1__STATUS__STATUS_OK;
-        }
-        zhili__v1__reply__free_unpacked(r, NULL);
-        r = NULL;
-    }
-}
-
-/* Sleep until a reply may be waiting or until_us, with microsecond timeouts.
- * The socket's fd is edge-triggered: ZMQ_EVENTS must say "nothing" first. */
-static void lat_wait(bench_lat_t *b, int64_t until_us)
-{
-    void *sock = zbus_client_socket(b->client);
-    int events = 0, fd = -1;
-    size_t sz = sizeof events;
-    zmq_getsockopt(sock, ZMQ_EVENTS, &events, &sz);
-    int64_t left = until_us - now_us();
-    if ((events & ZMQ_POLLIN) || left <= 0) {
-        return;
-    }
-    sz = sizeof fd;
-    zmq_getsockopt(sock, ZMQ_FD, &fd, &sz);
-    struct pollfd p = {fd, POLLIN, 0};
-    struct timespec ts = {left / 1000000, (left % 1000000) * 1000};
-    ppoll(&p, 1, &ts, NULL);
-}
-
-static void lat_run(bench_lat_t *b, int64_t period_us)
-{
-    int64_t start = now_us() + 1000;
-    long next = 0;
-    while (next < b->count) {
-        int64_t due = start + next * period_us;
-        int64_t now = now_us();
-        if (now < due) {
-            lat_wait(b, due);
-            lat_drain(b);
-            continue;
-        }
-        b->late_max_us = now - due > b->late_max_us ? now - due : b->late_max_us;
-        b->late_sends += now - due > period_us;
-        char rid[32];
-        snprintf(rid, sizeof rid, "lat-%ld", next);
-        uint8_t buf[COMMAND_BYTES_MAX];
-        size_t len = command_pack(rid, "lat", buf);
-        atomic_store(&b->sent_us[next], now_us());
-        zbus_client_send(b->client, "testsvc", rid, zclock_wall_ms() + ZBUS_DEADLINE_MS_MAX, buf,
-                         len);
-        next++;
-    }
-}
-
 /* Sorted positive samples: p50, p99, p999, max in microseconds. */
 static void quantiles(int64_t *v, long n, int64_t out[4])
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_i64);
-    out[0] = n ? quantile(v, n, 0.50) : 0;
-    out[1] = n ? quantile(v, n, 0.99) : 0;
-    out[2] = n ? quantile(v, n, 0.999) : 0;
+    qsort(v, (size_t)n, sizeof *v, zbench_i64_cmp);
+    out[0] = n ? zbench_quantile(v, n, 0.50) : 0;
+    out[1] = n ? zbench_quantile(v, n, 0.99) : 0;
+    out[2] = n ? zbench_quantile(v, n, 0.999) : 0;
     out[3] = n ? v[n - 1] : 0;
 }
 
@@ -1576,7 +1157,7 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
            o->rate_per_s, o->latency_s, clients);
     long samples = count * clients;
     atomic_llong *recv_us = calloc((size_t)samples, sizeof *recv_us);
-    bench_lat_t b = {.count = count};
+    zbench_paced_t b = {.service = "testsvc", .count = count};
     b.sent_us = calloc((size_t)count, sizeof *b.sent_us);
     b.ack_us = malloc((size_t)count * sizeof *b.ack_us);
     ZASSERT(recv_us != NULL && b.sent_us != NULL && b.ack_us != NULL);
@@ -1590,15 +1171,15 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
         rc = -1;
     }
     if (rc == 0) {
-        b.client = zbus_client_new(st->zctx, st->broker);
+        b.client = zbus_client_new(st->z.zctx, st->z.broker);
         ZASSERT(b.client != NULL);
-        lat_run(&b, 1000000 / o->rate_per_s);
+        zbench_paced_run(&b, 1000000 / o->rate_per_s);
         /* Until every event reached every client and every reply came, or a while. */
-        int64_t end = now_us() + LATENCY_DRAIN_US;
+        int64_t end = zbench_now_us() + LATENCY_DRAIN_US;
         long have = 0;
-        while (now_us() < end) {
-            lat_wait(&b, now_us() + 10000);
-            lat_drain(&b);
+        while (zbench_now_us() < end) {
+            zbench_client_wait(b.client, zbench_now_us() + 10000);
+            zbench_paced_drain(&b);
             have = 0;
             for (long k = 0; k < samples; k++) {
                 have += atomic_load_explicit(&recv_us[k], memory_order_relaxed) != 0;
@@ -1613,9 +1194,9 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
     int64_t *lat = malloc((size_t)(samples > 0 ? samples : 1) * sizeof *lat);
     ZASSERT(lat != NULL);
     long n = 0;
-    int64_t t0 = count > 0 ? atomic_load(&b.sent_us[0]) : 0;
+    int64_t t0 = count > 0 ? b.sent_us[0] : 0;
     for (long k = 0; rc == 0 && k < samples; k++) {
-        int64_t r = atomic_load(&recv_us[k]), s = atomic_load(&b.sent_us[k % count]);
+        int64_t r = atomic_load(&recv_us[k]), s = b.sent_us[k % count];
         if (r != 0 && s != 0) {
             lat[n++] = r - s;
         }
@@ -1624,7 +1205,7 @@ static int section_latency(bench_stack_t *st, const opts_t *o)
      * own reply was slow too (then the commit was, not the stream). */
     int slow_printed = 0;
     for (long k = 0; o->verbose && k < samples && slow_printed < 20; k++) {
-        int64_t r = atomic_load(&recv_us[k]), s = atomic_load(&b.sent_us[k % count]);
+        int64_t r = atomic_load(&recv_us[k]), s = b.sent_us[k % count];
         if (r != 0 && s != 0 && r - s > TARGET_LATENCY_P99_US / 2) {
             printf("latency_slow_sample at_ms %lld latency_us %lld ack_us %lld\n",
                    (long long)(s - t0) / 1000, (long long)(r - s), (long long)b.ack_us[k % count]);
@@ -1679,7 +1260,7 @@ static int clients_wait(bench_stack_t *st, double want)
         if (metric_get(st, "zhili_gateway_stream_clients") == want) {
             return 0;
         }
-        sleep_ms(50);
+        zbench_sleep_ms(50);
     }
     return -1;
 }
@@ -1688,14 +1269,14 @@ static int section_memory(bench_stack_t *st, const opts_t *o)
 {
     printf("\n[memory] gateway RSS with %d idle SSE streams\n", o->clients);
     double clients0 = metric_get(st, "zhili_gateway_stream_clients");
-    sleep_ms(500);
+    zbench_sleep_ms(500);
     long before = proc_kib(st->gateway_pid, "VmRSS");
     sse_fleet_t f;
     int rc = fleet_open(&f, st, o->clients, 1, NULL, 0, NULL);
     if (rc == 0) {
         rc = clients_wait(st, clients0 + o->clients);
     }
-    sleep_ms(1000);
+    zbench_sleep_ms(1000);
     long after = proc_kib(st->gateway_pid, "VmRSS");
     fleet_close(&f);
     /* The gateway reads nothing from a streaming connection, so it learns
@@ -1703,7 +1284,7 @@ static int section_memory(bench_stack_t *st, const opts_t *o)
     int64_t closed_at = zclock_mono_ms();
     rc = rc == 0 ? clients_wait(st, clients0) : rc;
     int64_t noticed_ms = zclock_mono_ms() - closed_at;
-    sleep_ms(500);
+    zbench_sleep_ms(500);
     long closed = proc_kib(st->gateway_pid, "VmRSS");
     if (rc != 0) {
         fprintf(stderr, "zhili-bench-gateway: the gateway did not count the streams\n");
@@ -1738,18 +1319,6 @@ static void usage(void)
             "         [--queue-bytes B] [--readers K] [--idle-wait S] [--ipc] [--verbose]\n");
 }
 
-static bool arg_long(const char *s, long min, long max, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static bool opt_set(opts_t *o, const char *name, const char *value)
 {
     long v = 0;
@@ -1759,7 +1328,7 @@ static bool opt_set(opts_t *o, const char *name, const char *value)
                strcmp(value, "write") == 0 || strcmp(value, "fanout") == 0 ||
                strcmp(value, "latency") == 0;
     }
-    if (!arg_long(value, 0, COUNT_MAX, &v)) {
+    if (!zbench_arg_long(value, 0, COUNT_MAX, &v)) {
         return false;
     }
     if (strcmp(name, "--clients") == 0 && v >= 1 && v <= CLIENTS_MAX) {
@@ -1841,34 +1410,15 @@ static int opts_parse(opts_t *o, int argc, char **argv)
     return 0;
 }
 
-static void print_loadavg(const char *when)
-{
-    char buf[128] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f != NULL) {
-        if (fgets(buf, sizeof buf, f) == NULL) {
-            snprintf(buf, sizeof buf, "?\n");
-        }
-        fclose(f);
-    }
-    printf("loadavg_%s %s", when, buf);
-}
-
 static void header(const opts_t *o)
 {
-    struct utsname u;
-    uname(&u);
-    char date[32];
-    time_t t = time(NULL);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    printf("zhili-bench-gateway: nproc %ld, kernel %s, %s\n", sysconf(_SC_NPROCESSORS_ONLN),
-           u.release, date);
+    zbench_host_print("zhili-bench-gateway");
     printf("options: clients %d events %ld fanout_rate %ld burst_events %ld window %ld wrk %d s "
            "-c%d -t%d latency %d s at %d/s to %d client(s) queue_bytes %ld readers %d\n",
            o->clients, o->events, o->fanout_rate, o->burst_events, o->window, o->wrk_seconds,
            o->wrk_connections, o->wrk_threads, o->latency_s, o->rate_per_s, o->latency_clients,
            o->queue_bytes, o->reader_threads);
-    print_loadavg("start");
+    zbench_loadavg_print("start");
     fflush(stdout);
 }
 
@@ -1897,16 +1447,13 @@ static int section_run(bench_stack_t *st, const opts_t *o, const section_t *sec)
     unsigned long long loop0 = proc_ticks_of(st->gateway_pid, st->gateway_pid);
     struct rusage ru0, ru1;
     getrusage(RUSAGE_CHILDREN, &ru0); /* wrk and zhilictl, once waited for */
-    cpu_sample_t a = cpu_sample();
-    int64_t start = now_us();
+    zbench_cpu_t a = zbench_cpu_sample();
+    int64_t start = zbench_now_us();
     int rc = sec->run(st, o);
-    double wall_s = (double)(now_us() - start) / 1e6;
-    cpu_sample_t b = cpu_sample();
+    double wall_s = (double)(zbench_now_us() - start) / 1e6;
+    zbench_cpu_t b = zbench_cpu_sample();
     getrusage(RUSAGE_CHILDREN, &ru1);
-    double total = b.total > a.total ? (double)(b.total - a.total) : 1.0;
-    printf("cpu_busy_pct %.0f\n", busy_pct(a, b));
-    printf("cpu_iowait_pct %.0f\n", 100.0 * (double)(b.iowait - a.iowait) / total);
-    printf("cpu_steal_pct %.0f\n", 100.0 * (double)(b.steal - a.steal) / total);
+    zbench_cpu_print(a, b);
     double ours = 0;
     for (int i = 0; i < 4; i++) {
         double s = (double)(proc_ticks(pids[i]) - t0[i]) / (double)hz;
@@ -1941,9 +1488,7 @@ int main(int argc, char **argv)
     }
     zlog_init("bench", ZLOG_WARN);
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows in a log or a pipe */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    zbench_signals_set(on_signal);
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
         nofile.rlim_cur = nofile.rlim_max; /* the gateway inherits it */
@@ -1967,15 +1512,15 @@ int main(int argc, char **argv)
         failed = 1;
     }
     /* A failed section does not stop the others: each reports on its own. */
-    for (size_t i = 0; i < sizeof sections / sizeof sections[0] && st.child_count == 3; i++) {
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0] && st.z.child_count == 3; i++) {
         if ((o.only == NULL || strcmp(o.only, sections[i].name) == 0) &&
             section_run(&st, &o, &sections[i]) != 0) {
             failed = 1;
         }
     }
-    stack_stop(&st);
+    zbench_stack_stop(&st.z, ZBENCH_STOP_TIMEOUT_MS);
     g_stack = NULL;
     printf("\n");
-    print_loadavg("end");
+    zbench_loadavg_print("end");
     return failed ? 1 : 0;
 }

@@ -13,25 +13,18 @@
  * Every push is durable when answered (fsync in the service's group commit).
  * Output is "name value" lines, each section closed by a sentence and by how
  * busy the whole machine was. SIGINT kills the children. */
-#include <errno.h>
-#include <ftw.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/common/bench_util.h"
 #include "tools/zhilictl/httpc.h"
 #include "tools/zhilictl/petgen.h"
 
-#define CHILDREN_MAX 3
 #define CONNECTIONS_MAX 64
 #define READY_TIMEOUT_MS 15000
 #define ANSWER_TIMEOUT_MS 30000
@@ -46,125 +39,31 @@ typedef struct {
 } opts_t;
 
 typedef struct {
-    char dir[64];
-    char bin[PATH_MAX];
-    int http_port;
-    pid_t pids[CHILDREN_MAX];
-    int child_count;
+    zbench_stack_t z; /* the children, the directory, the ports */
     char token[TOKEN_BYTES_MAX];
 } stack_t_;
 
 static stack_t_ *g_stack; /* for the signal handler */
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void on_signal(int sig)
 {
     (void)sig;
-    for (int i = 0; g_stack != NULL && i < g_stack->child_count; i++) {
-        kill(g_stack->pids[i], SIGKILL);
-        waitpid(g_stack->pids[i], NULL, 0);
-    }
+    zbench_stack_kill(g_stack != NULL ? &g_stack->z : NULL);
     _exit(130);
 }
 
-/* ---- the machine's CPU, as bench_bus reports it -------------------------- */
+/* ---- the machine's CPU ---------------------------------------------------- */
 
-typedef struct {
-    unsigned long long busy, idle, iowait, total;
-} cpu_t;
-
-static void cpu_read(cpu_t *c)
-{
-    unsigned long long v[10] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    if (f == NULL || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-                            &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
-        memset(c, 0, sizeof *c);
-    } else {
-        c->idle = v[3];
-        c->iowait = v[4];
-        c->total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-        c->busy = c->total - c->idle - c->iowait;
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-}
-
-static void cpu_print(const cpu_t *a, const cpu_t *b)
+/* Busy here counts steal too: all but idle and iowait. */
+static void cpu_print(const zbench_cpu_t *a, const zbench_cpu_t *b)
 {
     double total = (double)(b->total - a->total);
     printf("cpu_busy_pct %.0f\ncpu_iowait_pct %.0f\n",
-           total > 0 ? 100.0 * (double)(b->busy - a->busy) / total : 0,
+           total > 0 ? 100.0 * (double)(b->busy + b->steal - a->busy - a->steal) / total : 0,
            total > 0 ? 100.0 * (double)(b->iowait - a->iowait) / total : 0);
 }
 
 /* ---- children ----------------------------------------------------------- */
-
-static int port_free(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
-static int spawn(stack_t_ *st, const char *binary)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", st->bin, binary);
-    if (access(path, X_OK) != 0) {
-        fprintf(stderr, "zhili-bench-petitions: %s is missing; build the project first\n", path);
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        char *argv[] = {path, NULL};
-        execv(path, argv);
-        _exit(127);
-    }
-    if (pid < 0) {
-        return -1;
-    }
-    st->pids[st->child_count++] = pid;
-    return 0;
-}
-
-/* The environment every child shares (set before any fork: one thread). */
-static void env_set(stack_t_ *st)
-{
-    char v[128];
-    int b = port_free(), pub = port_free(), sub = port_free();
-    st->http_port = port_free();
-    snprintf(v, sizeof v, "tcp://127.0.0.1:%d", b);
-    setenv("ZHILI_BROKER", v, 1);
-    setenv("ZHILI_BROKER_BIND", v, 1);
-    snprintf(v, sizeof v, "tcp://127.0.0.1:%d", pub);
-    setenv("ZHILI_EVENTS_PUB", v, 1);
-    setenv("ZHILI_EVENTS_XSUB_BIND", v, 1);
-    snprintf(v, sizeof v, "tcp://127.0.0.1:%d", sub);
-    setenv("ZHILI_EVENTS_SUB", v, 1);
-    setenv("ZHILI_EVENTS_XPUB_BIND", v, 1);
-    snprintf(v, sizeof v, "127.0.0.1:%d", st->http_port);
-    setenv("ZHILI_HTTP", v, 1);
-    setenv("ZHILI_DATA", st->dir, 1);
-    setenv("ZHILI_LOG", "error", 1);
-    setenv("ZHILI_REQUIRED_SERVICES", "petitions", 1);
-}
 
 /* zhilictl token create, until the gateway's own service answers. */
 static int token_make(stack_t_ *st)
@@ -173,9 +72,9 @@ static int token_make(stack_t_ *st)
     snprintf(cmd, sizeof cmd,
              "'%s/zhilictl' token create --role hotline --area 220503 "
              "--name bench 2>/dev/null",
-             st->bin);
-    int64_t end = now_us() + (int64_t)READY_TIMEOUT_MS * 1000;
-    while (now_us() < end) {
+             st->z.bin_dir);
+    int64_t end = zbench_now_us() + (int64_t)READY_TIMEOUT_MS * 1000;
+    while (zbench_now_us() < end) {
         FILE *p = popen(cmd, "r");
         while (p != NULL && fgets(line, sizeof line, p) != NULL) {
             if (strncmp(line, "token=", 6) == 0) {
@@ -198,10 +97,10 @@ static int token_make(stack_t_ *st)
 /* /readyz answers 200 once the petitions service has a worker. */
 static int ready_wait(stack_t_ *st)
 {
-    int64_t end = now_us() + (int64_t)READY_TIMEOUT_MS * 1000;
-    while (now_us() < end) {
+    int64_t end = zbench_now_us() + (int64_t)READY_TIMEOUT_MS * 1000;
+    while (zbench_now_us() < end) {
         char err[128];
-        zhc_t *c = zhc_open("127.0.0.1", st->http_port, err, sizeof err);
+        zhc_t *c = zhc_open("127.0.0.1", st->z.http_port, err, sizeof err);
         if (c != NULL && zhc_send(c, "GET", "/readyz", NULL, NULL, NULL, 0) == 0 &&
             zhc_wait(c, 1000) == 1 && zhc_status(c) == 200) {
             zhc_close(&c);
@@ -214,35 +113,22 @@ static int ready_wait(stack_t_ *st)
     return -1;
 }
 
-static int on_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void stack_stop(stack_t_ *st)
-{
-    for (int i = 0; i < st->child_count; i++) {
-        kill(st->pids[i], SIGTERM);
-    }
-    for (int i = 0; i < st->child_count; i++) {
-        waitpid(st->pids[i], NULL, 0);
-    }
-    st->child_count = 0;
-    nftw(st->dir, on_rm, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int stack_start(stack_t_ *st)
 {
-    snprintf(st->dir, sizeof st->dir, "/tmp/zhili-bench-petitions-XXXXXX");
-    if (mkdtemp(st->dir) == NULL) {
+    /* The environment every child shares, set before any fork (one thread). */
+    if (zbench_stack_configure(&st->z, "zhili-bench-petitions", "/tmp/zhili-bench-petitions-XXXXXX",
+                               false, 0) != 0) {
         return -1;
     }
-    env_set(st);
-    if (spawn(st, "zhili-broker") != 0 || spawn(st, "zhili-petitions") != 0 ||
-        spawn(st, "zhili-gateway") != 0 || token_make(st) != 0 || ready_wait(st) != 0) {
+    char http[32];
+    snprintf(http, sizeof http, "127.0.0.1:%d", st->z.http_port);
+    setenv("ZHILI_HTTP", http, 1);
+    setenv("ZHILI_LOG", "error", 1);
+    setenv("ZHILI_REQUIRED_SERVICES", "petitions", 1);
+    if (zbench_child_spawn(&st->z, "zhili-broker", NULL, NULL, 0) < 0 ||
+        zbench_child_spawn(&st->z, "zhili-petitions", NULL, NULL, 0) < 0 ||
+        zbench_child_spawn(&st->z, "zhili-gateway", NULL, NULL, 0) < 0 || token_make(st) != 0 ||
+        ready_wait(st) != 0) {
         return -1;
     }
     return 0;
@@ -311,7 +197,7 @@ static int send_next(const stack_t_ *st, conn_t *c, zpg_t *g, int batch, long *s
     int len = body_next(g, batch, seq, body, key, sizeof key);
     snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nIdempotency-Key: %s\r\n",
              st->token, key);
-    c->sent_us = now_us();
+    c->sent_us = zbench_now_us();
     r->rows_sent += batch ? batch : 1;
     return len < 0
                ? -1
@@ -322,7 +208,7 @@ static int send_next(const stack_t_ *st, conn_t *c, zpg_t *g, int batch, long *s
 static void answer(conn_t *c, int batch, result_t *r)
 {
     int status = zhc_status(c->conn);
-    latency_add(r, now_us() - c->sent_us);
+    latency_add(r, zbench_now_us() - c->sent_us);
     r->requests++;
     if (status == (batch ? 200 : 201)) {
         r->rows_ok += batch ? batch : 1; /* rejected rows would show in errors below */
@@ -343,16 +229,16 @@ static int load(const stack_t_ *st, int conns, long requests, int batch, result_
     char *body = malloc(BODY_BYTES_MAX);
     zpg_t g;
     static long seq;
-    zpg_init(&g, "220503", (uint64_t)now_us());
+    zpg_init(&g, "220503", (uint64_t)zbench_now_us());
     memset(r, 0, sizeof *r);
     int rc = body != NULL ? 0 : -1;
     for (int i = 0; rc == 0 && i < conns; i++) {
         char err[128];
-        cs[i].conn = zhc_open("127.0.0.1", st->http_port, err, sizeof err);
+        cs[i].conn = zhc_open("127.0.0.1", st->z.http_port, err, sizeof err);
         rc = cs[i].conn != NULL ? 0 : -1;
     }
     long sent = 0, done = 0;
-    int64_t start = now_us();
+    int64_t start = zbench_now_us();
     for (int i = 0; rc == 0 && i < conns && sent < requests; i++, sent++) {
         rc = send_next(st, &cs[i], &g, batch, &seq, body, r);
     }
@@ -378,7 +264,7 @@ static int load(const stack_t_ *st, int conns, long requests, int batch, result_
             }
         }
     }
-    r->elapsed_us = now_us() - start;
+    r->elapsed_us = zbench_now_us() - start;
     for (int i = 0; i < conns; i++) {
         zhc_close(&cs[i].conn);
     }
@@ -393,10 +279,9 @@ static int load(const stack_t_ *st, int conns, long requests, int batch, result_
 static int section(const stack_t_ *st, const char *name, int conns, long requests, int batch)
 {
     result_t *r = calloc(1, sizeof *r);
-    cpu_t a, b;
-    cpu_read(&a);
+    zbench_cpu_t a = zbench_cpu_sample();
     int rc = r != NULL ? load(st, conns, requests, batch, r) : -1;
-    cpu_read(&b);
+    zbench_cpu_t b = zbench_cpu_sample();
     if (rc == 0) {
         double s = (double)r->elapsed_us / 1e6;
         printf("%s_petitions_per_s %.0f\n%s_requests_per_s %.0f\n%s_p50_ms %.1f\n%s_p99_ms %.1f\n"
@@ -452,15 +337,8 @@ int main(int argc, char **argv)
     if (opts_parse(argc, argv, &o) != 0) {
         return 2;
     }
-    ssize_t n = readlink("/proc/self/exe", st.bin, sizeof st.bin - 1);
-    if (n <= 0) {
-        return 2;
-    }
-    st.bin[n] = '\0';
-    *strrchr(st.bin, '/') = '\0';
     g_stack = &st;
-    signal(SIGINT, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    zbench_signals_set(on_signal);
     int rc = stack_start(&st);
     if (rc == 0) {
         rc = section(&st, "push_sequential", 1, o.sequential, 0);
@@ -474,6 +352,6 @@ int main(int argc, char **argv)
     if (rc == 0) {
         rc = section(&st, "batch1000", 2, o.rows / 1000, 1000);
     }
-    stack_stop(&st);
+    zbench_stack_stop(&st.z, ZBENCH_STOP_TIMEOUT_MS);
     return rc == 0 ? 0 : 1;
 }

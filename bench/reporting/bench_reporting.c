@@ -19,17 +19,12 @@
  * Output is "name value" lines, each section closed by a sentence.
  *
  * usage: zhili-bench-reporting [--petitions N] [--months M] [--queries Q] [--quick] */
-#include <errno.h>
 #include <ftw.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +37,6 @@
 #include "common/service.h"
 #include "services/gateway/report_csv.h"
 
-#define CHILDREN_MAX 3
 #define READY_TIMEOUT_MS 15000
 #define CALL_TIMEOUT_MS 60000
 #define CATCH_UP_TIMEOUT_MS (3600 * 1000)
@@ -57,22 +51,7 @@ typedef struct {
     long petitions, months, queries;
 } opts_t;
 
-typedef struct {
-    char dir[64], bin_dir[PATH_MAX], self[PATH_MAX];
-    pid_t pids[CHILDREN_MAX];
-    int child_count;
-    void *zctx;
-    zbus_client_t *client;
-} stack_t_;
-
-static stack_t_ *g_stack;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static zbench_stack_t *g_stack; /* the children, for the signal handler */
 
 /* ---- the fake producer ("petitions") -------------------------------------- */
 
@@ -171,74 +150,28 @@ static int producer_main(void)
 static void on_signal(int sig)
 {
     (void)sig;
-    for (int i = 0; g_stack != NULL && i < g_stack->child_count; i++) {
-        kill(g_stack->pids[i], SIGKILL);
-    }
+    zbench_stack_kill(g_stack);
     _exit(130);
 }
 
-static int stack_configure(stack_t_ *st)
+static int stack_configure(zbench_stack_t *st)
 {
-    ssize_t n = readlink("/proc/self/exe", st->self, sizeof st->self - 1);
-    if (n <= 0) {
+    if (zbench_stack_configure(st, "zhili-bench-reporting", "/tmp/zhili-bench-reporting-XXXXXX",
+                               false, CALL_TIMEOUT_MS) != 0) {
         return -1;
     }
-    st->self[n] = '\0';
-    snprintf(st->bin_dir, sizeof st->bin_dir, "%s", st->self);
-    *strrchr(st->bin_dir, '/') = '\0';
-    snprintf(st->dir, sizeof st->dir, "/tmp/zhili-bench-reporting-XXXXXX");
-    int ports[3];
-    if (mkdtemp(st->dir) == NULL || zbench_ports_pick(ports, 3) != 0) {
-        return -1;
-    }
-    char ep[3][64];
-    for (int i = 0; i < 3; i++) {
-        snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", ports[i]);
-    }
-    setenv("ZHILI_DATA", st->dir, 1);
-    setenv("ZHILI_BROKER", ep[0], 1);
-    setenv("ZHILI_BROKER_BIND", ep[0], 1);
-    setenv("ZHILI_EVENTS_PUB", ep[1], 1);
-    setenv("ZHILI_EVENTS_XSUB_BIND", ep[1], 1);
-    setenv("ZHILI_EVENTS_SUB", ep[2], 1);
-    setenv("ZHILI_EVENTS_XPUB_BIND", ep[2], 1);
-    setenv("ZHILI_LOG", getenv("ZHILI_LOG") ? getenv("ZHILI_LOG") : "warn", 1);
     setenv("ZHILI_MAP_MB_INITIAL", "1024", 1);
     return 0;
 }
 
-static int child_spawn(stack_t_ *st, const char *path, const char *arg, bool fake_clock)
+/* This same binary as the fake producer, its clock at the first month. */
+static int producer_spawn(zbench_stack_t *st)
 {
-    if (access(path, X_OK) != 0) {
-        fprintf(stderr, "zhili-bench-reporting: %s is missing; build the project first\n", path);
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (fake_clock) {
-            char start[32];
-            snprintf(start, sizeof start, "%lld", (long long)ztime_month_start(START_YEAR, 1));
-            setenv("ZHILI_FAKE_CLOCK", "1", 1);
-            setenv("ZHILI_FAKE_CLOCK_START_MS", start, 1);
-        }
-        char *argv[] = {(char *)path, (char *)arg, NULL};
-        execv(path, argv);
-        _exit(127);
-    }
-    if (pid < 0) {
-        return -1;
-    }
-    st->pids[st->child_count++] = pid;
-    return 0;
-}
-
-static int on_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    char over[2][ZBENCH_ENV_VAR_BYTES_MAX];
+    snprintf(over[0], sizeof over[0], "ZHILI_FAKE_CLOCK=1");
+    snprintf(over[1], sizeof over[1], "ZHILI_FAKE_CLOCK_START_MS=%lld",
+             (long long)ztime_month_start(START_YEAR, 1));
+    return zbench_child_spawn(st, st->self, "--producer", over, 2) < 0 ? -1 : 0;
 }
 
 static int64_t du_bytes;
@@ -253,82 +186,9 @@ static int on_du(const char *path, const struct stat *sb, int flag, struct FTW *
     return 0;
 }
 
-static void stack_stop(stack_t_ *st)
-{
-    zbus_client_destroy(&st->client);
-    for (int i = 0; i < st->child_count; i++) {
-        kill(st->pids[i], SIGTERM);
-        waitpid(st->pids[i], NULL, 0);
-    }
-    st->child_count = 0;
-    if (st->dir[0] != '\0') {
-        nftw(st->dir, on_rm, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    if (st->zctx != NULL) {
-        zmq_ctx_term(st->zctx);
-    }
-}
-
 /* ---- calls ---------------------------------------------------------------- */
 
-static int call(stack_t_ *st, const char *service, Zhili__V1__Command *cmd,
-                Zhili__V1__Reply **reply)
-{
-    static Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;
-    actor.id = "bench";
-    actor.role = "admin";
-    actor.area = "";
-    cmd->actor = &actor;
-    cmd->request_id = NULL;
-    int rc = zbus_call(st->client, service, cmd, CALL_TIMEOUT_MS, reply);
-    if (rc == 0 && (*reply)->status != ZHILI__V1__STATUS__STATUS_OK) {
-        fprintf(stderr, "zhili-bench-reporting: %s: %s\n", service, (*reply)->message);
-        zhili__v1__reply__free_unpacked(*reply, NULL);
-        return -1;
-    }
-    return rc;
-}
-
-/* A figure from a service's stats; labels "" or e.g. source="petitions". */
-static int64_t stat_get(stack_t_ *st, const char *service, const char *name, const char *labels)
-{
-    Zhili__V1__StatsRequest s = ZHILI__V1__STATS_REQUEST__INIT;
-    Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
-    cmd.body_case = ZHILI__V1__COMMAND__BODY_STATS;
-    cmd.stats = &s;
-    Zhili__V1__Reply *r = NULL;
-    int64_t v = -1;
-    if (call(st, service, &cmd, &r) == 0) {
-        for (size_t i = 0; i < r->stats->n_stats; i++) {
-            if (strcmp(r->stats->stats[i]->name, name) == 0 &&
-                strcmp(r->stats->stats[i]->labels, labels) == 0) {
-                v = r->stats->stats[i]->value;
-            }
-        }
-        zhili__v1__reply__free_unpacked(r, NULL);
-    }
-    return v;
-}
-
-static int wait_ready(stack_t_ *st, const char *service)
-{
-    int64_t end = zclock_mono_ms() + READY_TIMEOUT_MS;
-    while (zclock_mono_ms() < end) {
-        Zhili__V1__StatsRequest s = ZHILI__V1__STATS_REQUEST__INIT;
-        Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
-        cmd.body_case = ZHILI__V1__COMMAND__BODY_STATS;
-        cmd.stats = &s;
-        Zhili__V1__Reply *r = NULL;
-        if (zbus_call(st->client, service, &cmd, 500, &r) == 0) {
-            zhili__v1__reply__free_unpacked(r, NULL);
-            return 0;
-        }
-    }
-    fprintf(stderr, "zhili-bench-reporting: %s did not answer\n", service);
-    return -1;
-}
-
-static int clock_set(stack_t_ *st, int64_t ms)
+static int clock_set(zbench_stack_t *st, int64_t ms)
 {
     Zhili__V1__ClockSet cs = ZHILI__V1__CLOCK_SET__INIT;
     cs.now_ms = ms;
@@ -336,14 +196,14 @@ static int clock_set(stack_t_ *st, int64_t ms)
     cmd.body_case = ZHILI__V1__COMMAND__BODY_CLOCK_SET;
     cmd.clock_set = &cs;
     Zhili__V1__Reply *r = NULL;
-    int rc = call(st, "petitions", &cmd, &r);
+    int rc = zbench_call(st, "petitions", &cmd, &r);
     if (rc == 0) {
         zhili__v1__reply__free_unpacked(r, NULL);
     }
     return rc;
 }
 
-static int generate_send(stack_t_ *st, long i, int amount)
+static int generate_send(zbench_stack_t *st, long i, int amount)
 {
     Zhili__Test__CounterAdd add = ZHILI__TEST__COUNTER_ADD__INIT;
     add.name = "bench";
@@ -360,7 +220,7 @@ static int generate_send(stack_t_ *st, long i, int amount)
 }
 
 /* `count` commands of `amount` petitions each, WINDOW in flight. */
-static int generate(stack_t_ *st, long *next_id, long count, int amount)
+static int generate(zbench_stack_t *st, long *next_id, long count, int amount)
 {
     long sent = 0, replied = 0;
     while (replied < count) {
@@ -388,12 +248,12 @@ static int generate(stack_t_ *st, long *next_id, long count, int amount)
 }
 
 /* Until reporting's cursor reaches the producer's last seq; -1 on timeout. */
-static int catch_up(stack_t_ *st, int64_t last)
+static int catch_up(zbench_stack_t *st, int64_t last)
 {
     int64_t end = zclock_mono_ms() + CATCH_UP_TIMEOUT_MS;
     while (zclock_mono_ms() < end) {
-        if (stat_get(st, "reporting", "cursor", "source=\"petitions\"") >= last &&
-            stat_get(st, "reporting", "reporting_rebuilding", "") == 0) {
+        if (zbench_stat(st, "reporting", "cursor", "source=\"petitions\"") >= last &&
+            zbench_stat(st, "reporting", "reporting_rebuilding", "") == 0) {
             return 0;
         }
         struct timespec pause = {0, 100 * 1000000L};
@@ -404,10 +264,10 @@ static int catch_up(stack_t_ *st, int64_t last)
 
 /* ---- phases ----------------------------------------------------------------- */
 
-static int phase_load(stack_t_ *st, const opts_t *o, int64_t *events)
+static int phase_load(zbench_stack_t *st, const opts_t *o, int64_t *events)
 {
     long per_month = o->petitions / o->months, next_id = 0;
-    int64_t t0 = now_us();
+    int64_t t0 = zbench_now_us();
     for (long m = 0; m < o->months; m++) {
         int year = START_YEAR + (int)(m / 12), month = (int)(m % 12) + 1;
         if (clock_set(st, ztime_month_start(year, month) + 9 * 3600 * 1000LL) != 0) {
@@ -419,13 +279,13 @@ static int phase_load(stack_t_ *st, const opts_t *o, int64_t *events)
             return -1;
         }
     }
-    int64_t produced = now_us();
-    *events = stat_get(st, "petitions", "outbox_last_seq", "");
+    int64_t produced = zbench_now_us();
+    *events = zbench_stat(st, "petitions", "outbox_last_seq", "");
     if (catch_up(st, *events) != 0) {
         fprintf(stderr, "zhili-bench-reporting: reporting did not catch up\n");
         return -1;
     }
-    int64_t done = now_us();
+    int64_t done = zbench_now_us();
     printf("petitions %ld\nmonths %ld\nevents %lld\n", per_month * o->months, o->months,
            (long long)*events);
     printf("produce_events_per_s %.0f\n", (double)*events * 1e6 / (double)(produced - t0));
@@ -434,12 +294,6 @@ static int phase_load(stack_t_ *st, const opts_t *o, int64_t *events)
     printf("# Every event was applied exactly once by reporting (cursor = the producer's last "
            "seq): counters at every level, month and year, and a drill-down reference each.\n");
     return 0;
-}
-
-static int lat_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 typedef struct {
@@ -467,8 +321,8 @@ static void query_cmd(const query_t *q, const char *month, const char *year,
 }
 
 /* Run one query `n` times; prints its latency; keeps the last reply. */
-static int time_query(stack_t_ *st, const query_t *q, const char *month, const char *year, long n,
-                      Zhili__V1__Reply **last)
+static int time_query(zbench_stack_t *st, const query_t *q, const char *month, const char *year,
+                      long n, Zhili__V1__Reply **last)
 {
     int64_t *lat = malloc((size_t)n * sizeof *lat);
     ZASSERT(lat != NULL);
@@ -479,12 +333,12 @@ static int time_query(stack_t_ *st, const query_t *q, const char *month, const c
         Zhili__V1__Command cmd = ZHILI__V1__COMMAND__INIT;
         query_cmd(q, month, year, &cmd, &rg, &cg);
         Zhili__V1__Reply *r = NULL;
-        int64_t t = now_us();
-        if (call(st, "reporting", &cmd, &r) != 0) {
+        int64_t t = zbench_now_us();
+        if (zbench_call(st, "reporting", &cmd, &r) != 0) {
             free(lat);
             return -1;
         }
-        lat[i] = now_us() - t;
+        lat[i] = zbench_now_us() - t;
         bytes = protobuf_c_message_get_packed_size(&r->base);
         rows = r->result_case == ZHILI__V1__REPLY__RESULT_REPORT         ? r->report->n_rows
                : r->result_case == ZHILI__V1__REPLY__RESULT_REPORT_CELLS ? r->report_cells->n_events
@@ -494,7 +348,7 @@ static int time_query(stack_t_ *st, const query_t *q, const char *month, const c
         }
         *last = r;
     }
-    qsort(lat, (size_t)n, sizeof *lat, lat_cmp);
+    qsort(lat, (size_t)n, sizeof *lat, zbench_i64_cmp);
     printf("%s_rows %zu\n%s_reply_bytes %zu\n", q->name, rows, q->name, bytes);
     printf("%s_p50_ms %.2f\n%s_p99_ms %.2f\n%s_max_ms %.2f\n", q->name, lat[n / 2] / 1000.0,
            q->name, lat[(n * 99) / 100] / 1000.0, q->name, lat[n - 1] / 1000.0);
@@ -506,7 +360,7 @@ static int time_query(stack_t_ *st, const query_t *q, const char *month, const c
 static void time_render(const char *name, const Zhili__V1__Reply *r)
 {
     const int rounds = 50;
-    int64_t t = now_us(), json_us, csv_us;
+    int64_t t = zbench_now_us(), json_us, csv_us;
     size_t json_bytes = 0, csv_bytes = 0;
     for (int i = 0; i < rounds; i++) {
         json_t *j = zjson_from_msg(&r->report->base);
@@ -516,8 +370,8 @@ static void time_render(const char *name, const Zhili__V1__Reply *r)
         free(text);
         json_decref(j);
     }
-    json_us = (now_us() - t) / rounds;
-    t = now_us();
+    json_us = (zbench_now_us() - t) / rounds;
+    t = zbench_now_us();
     for (int i = 0; i < rounds; i++) {
         json_t *j = zjson_from_msg(&r->report->base);
         char fname[96];
@@ -525,7 +379,7 @@ static void time_render(const char *name, const Zhili__V1__Reply *r)
         free(csv);
         json_decref(j);
     }
-    csv_us = (now_us() - t) / rounds;
+    csv_us = (zbench_now_us() - t) / rounds;
     printf("%s_render_json_ms %.2f\n%s_json_bytes %zu\n%s_render_csv_ms %.2f\n%s_csv_bytes %zu\n",
            name, json_us / 1000.0, name, json_bytes, name, csv_us / 1000.0, name, csv_bytes);
 }
@@ -538,7 +392,7 @@ static const query_t queries[] = {
     {"drilldown_page_100", "220503", NULL, "ontime_sign_rate", false},
 };
 
-static int phase_queries(stack_t_ *st, const opts_t *o, uint8_t **table, size_t *table_len)
+static int phase_queries(zbench_stack_t *st, const opts_t *o, uint8_t **table, size_t *table_len)
 {
     int last_year = START_YEAR + (int)((o->months - 1) / 12);
     int last_month = (int)((o->months - 1) % 12) + 1;
@@ -566,7 +420,7 @@ static int phase_queries(stack_t_ *st, const opts_t *o, uint8_t **table, size_t 
     return 0;
 }
 
-static int phase_rebuild(stack_t_ *st, const opts_t *o, int64_t events, const uint8_t *table,
+static int phase_rebuild(zbench_stack_t *st, const opts_t *o, int64_t events, const uint8_t *table,
                          size_t table_len)
 {
     Zhili__Reporting__Rebuild rb = ZHILI__REPORTING__REBUILD__INIT;
@@ -574,8 +428,8 @@ static int phase_rebuild(stack_t_ *st, const opts_t *o, int64_t events, const ui
     cmd.body_case = ZHILI__V1__COMMAND__BODY_REPORT_REBUILD;
     cmd.report_rebuild = &rb;
     Zhili__V1__Reply *r = NULL;
-    int64_t t0 = now_us();
-    if (call(st, "reporting", &cmd, &r) != 0) {
+    int64_t t0 = zbench_now_us();
+    if (zbench_call(st, "reporting", &cmd, &r) != 0) {
         return -1;
     }
     zhili__v1__reply__free_unpacked(r, NULL);
@@ -583,7 +437,7 @@ static int phase_rebuild(stack_t_ *st, const opts_t *o, int64_t events, const ui
         fprintf(stderr, "zhili-bench-reporting: the rebuild did not finish\n");
         return -1;
     }
-    int64_t done = now_us();
+    int64_t done = zbench_now_us();
     printf("rebuild_s %.1f\nrebuild_events_per_s %.0f\n", (double)(done - t0) / 1e6,
            (double)events * 1e6 / (double)(done - t0));
     Zhili__V1__Reply *again = NULL;
@@ -596,7 +450,7 @@ static int phase_rebuild(stack_t_ *st, const opts_t *o, int64_t events, const ui
     Zhili__Reporting__CellsGet cg = ZHILI__REPORTING__CELLS_GET__INIT;
     Zhili__V1__Command qc = ZHILI__V1__COMMAND__INIT;
     query_cmd(q, month, year, &qc, &rg, &cg);
-    if (call(st, "reporting", &qc, &again) != 0) {
+    if (zbench_call(st, "reporting", &qc, &again) != 0) {
         return -1;
     }
     size_t len = protobuf_c_message_get_packed_size(&again->base);
@@ -666,27 +520,23 @@ int main(int argc, char **argv)
     if (parse(argc, argv, &o) != 0) {
         return 2;
     }
-    static stack_t_ st;
+    static zbench_stack_t st;
     g_stack = &st;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    char broker[PATH_MAX + 32], reporting[PATH_MAX + 32];
+    zbench_signals_set(on_signal);
     if (stack_configure(&st) != 0) {
         fprintf(stderr, "zhili-bench-reporting: cannot prepare a data directory or ports\n");
         return 1;
     }
-    snprintf(broker, sizeof broker, "%s/zhili-broker", st.bin_dir);
-    snprintf(reporting, sizeof reporting, "%s/zhili-reporting", st.bin_dir);
     printf("bench reporting petitions=%ld months=%ld queries=%ld nproc=%ld\n", o.petitions,
            o.months, o.queries, sysconf(_SC_NPROCESSORS_ONLN));
     fflush(stdout); /* before the children inherit the buffer */
     int rc = 1;
     st.zctx = zmq_ctx_new();
-    if (child_spawn(&st, broker, NULL, false) == 0 &&
-        child_spawn(&st, st.self, "--producer", true) == 0 &&
-        child_spawn(&st, reporting, NULL, false) == 0 &&
-        (st.client = zbus_client_new(st.zctx, getenv("ZHILI_BROKER"))) != NULL &&
-        wait_ready(&st, "petitions") == 0 && wait_ready(&st, "reporting") == 0) {
+    if (zbench_child_spawn(&st, "zhili-broker", NULL, NULL, 0) >= 0 && producer_spawn(&st) == 0 &&
+        zbench_child_spawn(&st, "zhili-reporting", NULL, NULL, 0) >= 0 &&
+        (st.client = zbus_client_new(st.zctx, st.broker)) != NULL &&
+        zbench_service_wait(&st, "petitions", READY_TIMEOUT_MS) == 0 &&
+        zbench_service_wait(&st, "reporting", READY_TIMEOUT_MS) == 0) {
         int64_t events = 0;
         uint8_t *table = NULL;
         size_t table_len = 0;
@@ -696,6 +546,6 @@ int main(int argc, char **argv)
                  : 1;
         free(table);
     }
-    stack_stop(&st);
+    zbench_stack_stop(&st, ZBENCH_STOP_TIMEOUT_MS);
     return rc;
 }

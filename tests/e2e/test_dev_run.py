@@ -135,9 +135,17 @@ def petition_areas(url, token, want, timeout_s=15):
                       timeout=timeout_s, headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status_code == 200, r.status_code
         end = time.time() + timeout_s
+        named = None  # the "event:" of the message being read: heartbeat, closed, or none
         for line in r.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                areas.append(json.loads(line[5:])["area"])
+            if line and line.startswith("event:"):
+                named = line[6:].strip()
+            elif line and line.startswith("data:"):
+                data = json.loads(line[5:])
+                assert named != "closed", data  # the gateway closed the stream: say why
+                if named is None:
+                    areas.append(data["area"])
+            elif not line:
+                named = None
             if len(areas) >= want or time.time() > end:
                 break
     return areas
