@@ -328,6 +328,29 @@ static int source_find(zsvc_t *s, const char *name, size_t len)
 
 /* Queue an event for the next batch; beyond the bound it is dropped and comes
  * back through replay, because the gap is noticed. */
+/* A source whose outbox ends below what this service has applied was put
+ * back to an older state (a restore from an older backup, a wiped store):
+ * its next events reuse seqs this service has counted already and would be
+ * skipped as duplicates. Said loudly, once per episode, and shown by
+ * source_behind in the stats; the cure is to restore or rebuild this
+ * service with its source (docs/operations.md, "Restore"). */
+static void source_behind_check(zsvc_t *s, source_t *src, uint64_t source_last)
+{
+    bool behind = source_last < src->cursor;
+    if (behind && !src->behind) {
+        zlog(ZLOG_ERROR, "source_behind_cursor", "source", src->name, "source_last",
+             zarena_printf(&s->arena, "%llu", (unsigned long long)source_last), "cursor",
+             zarena_printf(&s->arena, "%llu", (unsigned long long)src->cursor), "msg",
+             "the source's outbox ends before what this service has applied (restored from an "
+             "older backup?); its new events up to the cursor would be taken as duplicates: "
+             "restore or rebuild this service together with it",
+             NULL);
+    } else if (!behind && src->behind) {
+        zlog(ZLOG_INFO, "source_caught_up", "source", src->name, NULL);
+    }
+    src->behind = behind;
+}
+
 static void inev_push(zsvc_t *s, int source, Zhili__V1__Event *ev)
 {
     source_t *src = &s->sources[source];
@@ -372,6 +395,7 @@ static void on_live(zsvc_t *s, zbus_frames_t *f)
             src->known_last = hb->last_seq;
         }
         if (hb != NULL) {
+            source_behind_check(s, src, hb->last_seq);
             zhili__v1__heartbeat__free_unpacked(hb, NULL);
         }
         return;
@@ -960,7 +984,7 @@ static int serve_replay(zsvc_ctx_t *ctx, const Zhili__V1__Replay *rp)
 /* Room for the runtime's figures, two per source, and the service's own. */
 static size_t stats_cap(const zsvc_t *s)
 {
-    return 16 + (size_t)s->source_count * 2 + ZSVC_STATS_EXTRA_MAX;
+    return 16 + (size_t)s->source_count * 3 + ZSVC_STATS_EXTRA_MAX; /* 3 per source below */
 }
 
 static void stat_push(zsvc_ctx_t *ctx, Zhili__V1__Stats *st, const char *name, int64_t v,
@@ -998,6 +1022,7 @@ static int serve_stats(zsvc_ctx_t *ctx)
         snprintf(labels, sizeof labels, "source=\"%s\"", s->sources[i].name);
         stat_push(ctx, st, "cursor", (int64_t)s->sources[i].cursor, labels);
         stat_push(ctx, st, "source_known_last", (int64_t)s->sources[i].known_last, labels);
+        stat_push(ctx, st, "source_behind", s->sources[i].behind ? 1 : 0, labels);
     }
     ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_STATS;
     ctx->reply->stats = st;

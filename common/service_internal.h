@@ -41,6 +41,7 @@ typedef struct {
     uint64_t known_last;       /* newest seq the source has told us of */
     bool synced;               /* one replay answered since start */
     bool failing;              /* its last replay failed (logged once, not every beat) */
+    bool behind;               /* its heartbeat names a last seq below our cursor */
     bool gap;
     bool replay_inflight;
     char replay_id[ZBUS_NAME_BYTES_MAX * 2 + 40];

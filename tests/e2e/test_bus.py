@@ -2,6 +2,7 @@
 loopback, driven through zhilictl. Each test states the property it checks."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -112,6 +113,33 @@ def test_consumer_catches_up_and_applies_once(stack):
     got, want = stack.applied("cons", "prod"), stack.applied("prod", "prod")
     assert got["applied"] == 40 and got["duplicates"] == 0 and got["out_of_order"] == 0
     assert got["digest"] == want["digest"]
+
+
+def test_a_source_put_back_behind_the_cursor_is_named(stack):
+    """A source whose store went back in time (restored from an older backup,
+    wiped) would reuse seqs its consumers have applied: the consumer says so
+    in its log and its stats instead of skipping new events in silence."""
+    stack.broker()
+    stack.testsvc("prod")
+    stack.wait_ready("prod")
+    for i in range(5):
+        assert add(stack, "prod", f"b-{i}")[0] == 0
+    stack.testsvc("cons", consume="prod.")
+    stack.wait_ready("cons")
+    wait_until(lambda: stack.applied("cons", "prod")["cursor"] == 5, what="catch-up")
+    assert stack.stats("cons")[("source_behind", 'source="prod"')] == 0
+    stack.kill("prod")
+    shutil.rmtree(os.path.join(stack.env["ZHILI_DATA"], "prod"))  # its store is gone
+    stack.restart("prod")
+    stack.wait_ready("prod")
+    wait_until(lambda: stack.stats("cons")[("source_behind", 'source="prod"')] == 1,
+               what="the consumer names the source behind its cursor")
+    assert "source_behind_cursor" in stack.log("cons")
+    for i in range(5):  # the source catches up past the cursor: the episode ends
+        assert add(stack, "prod", f"c-{i}")[0] == 0
+    assert add(stack, "prod", "c-5")[0] == 0
+    wait_until(lambda: stack.stats("cons")[("source_behind", 'source="prod"')] == 0,
+               what="the source past the cursor again")
 
 
 def test_lost_tail_is_noticed_by_heartbeat(stack):
