@@ -702,8 +702,14 @@ static int apply_command(zsvc_t *s, ztxn_t *txn, job_t *job)
     }
     s->commands_total++;
     if (rc == ZSVC_DEFERRED) {
-        zsvc_async_defer(s, job);
-        job->absorbed = true;
+        if (zsvc_async_defer(s, job)) {
+            job->absorbed = true; /* answered when its continuation completes */
+        } else {
+            /* No room to wait: answered now; the answer is stored when ready. */
+            job_set_reply(job, ZE_UNAVAILABLE,
+                          "too many commands are waiting for their answer; resend this one "
+                          "under the same request_id in a moment");
+        }
         return ztxn_err(txn);
     }
     const char *to = answer_id(job);

@@ -197,8 +197,30 @@ bool zsvc_async_on_reply(zsvc_t *s, const Zhili__V1__Reply *r)
 
 /* ---- deferred commands -------------------------------------------------- */
 
-static deferred_t *deferred_find(struct zsvc_async *a, const char *request_id)
+/* An UNAVAILABLE answer to one address of a deferred command: every request
+ * the broker hands over is answered, which gives the broker back its credit
+ * (a request left unanswered would hold one unit of it for ever). */
+static void reply_unavailable(zsvc_t *s, const uint8_t *cid, size_t cid_len,
+                              const char *request_id, const char *message)
 {
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    if (cid_len == 0) {
+        return; /* an internal job: no caller to answer */
+    }
+    if (zbus_reply_pack(request_id, ZE_UNAVAILABLE, message, &reply, &len) != 0) {
+        return;
+    }
+    char op = ZBUS_OP_REPLY;
+    const void *data[4] = {&op, cid, request_id, reply};
+    size_t lens[4] = {1, cid_len, strlen(request_id), len};
+    zbus_send(s->worker, 4, data, lens);
+    free(reply);
+}
+
+static deferred_t *deferred_find(zsvc_t *s, const char *request_id)
+{
+    struct zsvc_async *a = s->async;
     if (a->deferred_n == 0) {
         return NULL;
     }
@@ -206,7 +228,13 @@ static deferred_t *deferred_find(struct zsvc_async *a, const char *request_id)
     for (int i = 0; i < ZSVC_DEFERRED_MAX; i++) {
         deferred_t *d = &a->deferred[i];
         if (d->used && now >= d->until_mono_ms) {
-            d->used = false; /* its caller gave up long ago */
+            /* Its callers gave up long ago; they are answered all the same. */
+            for (int k = 0; k < d->addr_count; k++) {
+                reply_unavailable(s, d->cid[k], d->cid_len[k], d->request_id,
+                                  "the answer is taking longer than its wait; resend the command "
+                                  "under the same request_id to get it when it is ready");
+            }
+            d->used = false;
             a->deferred_n--;
         }
         if (d->used && strcmp(d->request_id, request_id) == 0) {
@@ -218,30 +246,39 @@ static deferred_t *deferred_find(struct zsvc_async *a, const char *request_id)
 
 bool zsvc_async_absorb(zsvc_t *s, job_t *job)
 {
-    deferred_t *d = deferred_find(s->async, job->request_id);
+    deferred_t *d = deferred_find(s, job->request_id);
     if (d == NULL) {
         return false;
     }
+    if (d->addr_count == DEFERRED_ADDRS_MAX) {
+        /* Enough addresses wait for this one already: this resend is told to
+         * come back, rather than taking another's place. */
+        reply_unavailable(s, job->cid, job->cid_len, job->request_id,
+                          "the command is still running; resend it under the same request_id "
+                          "in a moment to get its answer");
+        return true;
+    }
     /* The caller resent while it waits: answer this address too. */
-    int k = d->addr_count < DEFERRED_ADDRS_MAX ? d->addr_count++ : DEFERRED_ADDRS_MAX - 1;
+    int k = d->addr_count++;
     memcpy(d->cid[k], job->cid, job->cid_len);
     d->cid_len[k] = job->cid_len;
     return true;
 }
 
-void zsvc_async_defer(zsvc_t *s, job_t *job)
+bool zsvc_async_defer(zsvc_t *s, job_t *job)
 {
     struct zsvc_async *a = s->async;
-    deferred_t *slot = deferred_find(a, job->request_id);
+    deferred_t *slot = deferred_find(s, job->request_id);
     for (int i = 0; slot == NULL && i < ZSVC_DEFERRED_MAX; i++) {
         if (!a->deferred[i].used) {
             slot = &a->deferred[i];
         }
     }
     if (slot == NULL) {
-        /* More waiters than the bound: this caller will time out and resend. */
+        /* More waiters than the bound: the caller is answered now (UNAVAILABLE)
+         * and gets the stored answer when it resends. */
         zlog(ZLOG_WARN, "deferred_full", "request_id", job->request_id, NULL);
-        return;
+        return false;
     }
     if (!slot->used) {
         slot->used = true;
@@ -253,11 +290,12 @@ void zsvc_async_defer(zsvc_t *s, job_t *job)
     slot->addr_count = 1;
     slot->staged = true;
     slot->until_mono_ms = zclock_mono_ms() + ZSVC_DEFERRED_MS;
+    return true;
 }
 
 void zsvc_async_complete(zsvc_t *s, const char *reply_to, const uint8_t *reply, size_t len)
 {
-    deferred_t *d = deferred_find(s->async, reply_to);
+    deferred_t *d = deferred_find(s, reply_to);
     if (d == NULL) {
         return; /* nobody waits any more; the reply is remembered for a resend */
     }

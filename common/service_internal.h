@@ -106,8 +106,9 @@ void *zsvc_async_socket(zsvc_t *s);
 /* Before a write command runs: true when request_id is a deferred command
  * still waiting (the resend's client address is remembered; no reply now). */
 bool zsvc_async_absorb(zsvc_t *s, job_t *job);
-/* A handler returned ZSVC_DEFERRED: remember who waits. */
-void zsvc_async_defer(zsvc_t *s, job_t *job);
+/* A handler returned ZSVC_DEFERRED: remember who waits. False when the
+ * table of waiting commands is full (the caller answers UNAVAILABLE now). */
+bool zsvc_async_defer(zsvc_t *s, job_t *job);
 /* Batch bookkeeping: forget what the batch queued (retry, failure) or send
  * it (after the durable commit). */
 void zsvc_async_batch_reset(zsvc_t *s);

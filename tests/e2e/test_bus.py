@@ -326,6 +326,37 @@ def test_offload_with_deferred_reply(stack):
     assert forged["status"] == "invalid"
 
 
+def test_every_resend_of_a_waiting_command_is_answered(stack):
+    """More resends of a deferred command than it keeps addresses for (4): the
+    extra ones are told at once to come back (UNAVAILABLE, which zhilictl's
+    client retries until the answer is stored), so every caller ends with the
+    one answer, the work is done once, and the broker sees a reply for every
+    request it handed over (no credit lost)."""
+    stack.broker()
+    stack.testsvc("svc")
+    stack.wait_ready("svc")
+    cmd = json.dumps({"request_id": "slow-r", "slow_add": {"name": "r", "amount": 3, "work_ms": 2000}})
+    callers = []
+    for _ in range(7):
+        callers.append(subprocess.Popen([os.path.join(BIN, "zhilictl"), "call", "svc", cmd,
+                                         "--timeout", "8000"],
+                                        env=stack.env, stdout=subprocess.PIPE, text=True))
+        time.sleep(0.1)
+    answers = [json.loads(p.communicate(timeout=20)[0]) for p in callers]
+    assert all(a == answers[0] for a in answers) and answers[0]["status"] == "ok", answers
+    rc, later = stack.call("svc", json.loads(cmd))
+    assert later["status"] == "ok" and later["counter"] == {"name": "r", "value": 3, "adds": 1}
+
+    def broker(name):
+        stats = json.loads(stack.ctl("stats", check=True).stdout)["stats"]
+        (value,) = [x["value"] for x in stats
+                    if x["name"] == name and x["labels"] == 'service="svc"']
+        return value
+
+    wait_until(lambda: broker("broker_requests_total") == broker("broker_replies_total"),
+               what="a reply for every request")
+
+
 def test_call_to_another_service(stack):
     """A service calls another through the broker after its batch commits and
     answers its caller with the outcome; with the other service down the
