@@ -322,6 +322,31 @@ def test_resume_after_gateway_kill9(gw):
     assert [e["seq"] for _, e in data_events(again, 1)] == [11]
 
 
+def test_resume_far_behind_the_ring_is_fetched_in_pages(stack):
+    """A client resuming from an id thousands of events back, far behind what
+    the gateway's ring holds (100 events here), gets every event it missed from
+    the source's outbox, page after page, in order, none twice, then the live
+    ones, and it is not judged slow while it catches up."""
+    stack.broker()
+    stack.testsvc("testsvc")
+    g = Gateway(stack, ZHILI_STREAM_RING_EVENTS="100")
+    stack.wait_ready("testsvc")
+    admin, _ = g.token("admin")
+    load = subprocess.run([os.path.join(BIN, "zhili-testload"), "testsvc", "5000", "500", "far"],
+                          env=stack.env, capture_output=True, text=True, timeout=120)
+    assert load.returncode == 0, load.stderr
+    start = time.time()
+    sse = Sse(g, "/api/v1/stream?topics=testsvc.",
+              {**Gateway.auth(admin), "Last-Event-ID": "testsvc:10"})
+    seqs = [e["seq"] for _, e in data_events(sse, 4990, timeout=20)]
+    assert seqs == list(range(11, 5001))
+    assert time.time() - start < 20, "the catch-up trickled"
+    rc, _ = stack.call("testsvc", {"request_id": "live-1", "counter_add": {"name": "c", "amount": 1}})
+    assert rc == 0 and [e["seq"] for _, e in data_events(sse, 1)] == [5001]
+    m = requests.get(g.url + "/metrics", headers=Gateway.auth(admin), timeout=10).text
+    assert re.search(r"^zhili_gateway_stream_dropped_slow_total 0$", m, re.M), m
+
+
 def test_slow_client_is_dropped_and_others_flow(stack):
     """A client that never reads is closed once its queue passes the bound,
     with a final event naming the reason; a reading client keeps getting
