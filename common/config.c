@@ -85,3 +85,26 @@ void zcfg_common_load(zcfg_common_t *cfg)
     cfg->data = zcfg_str("ZHILI_DATA", "./data");
     cfg->heartbeat_ms = zcfg_int("ZHILI_HEARTBEAT_MS", 1000, 50, 60000);
 }
+
+const char *zcfg_text(const char *name, const char *def, char *buf, size_t cap)
+{
+    const char *value = zcfg_str(name, def);
+    if (value[0] != '@') {
+        return value;
+    }
+    FILE *f = fopen(value + 1, "r");
+    if (f == NULL) {
+        zcfg_fail(name, "cannot open the file \"%s\"", value + 1);
+    }
+    size_t n = fread(buf, 1, cap - 1, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    if (more) {
+        zcfg_fail(name, "the file \"%s\" is larger than %zu bytes", value + 1, cap - 1);
+    }
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n) != NULL) {
+        zcfg_fail(name, "the file \"%s\" is not text", value + 1);
+    }
+    return buf;
+}

@@ -6,6 +6,7 @@
 #define ZHILI_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ZCFG_VALUE_BYTES_MAX 512
@@ -13,6 +14,10 @@
 /* The value of `name`, or `def` when unset or empty. Exits when longer than
  * ZCFG_VALUE_BYTES_MAX. Borrowed from the environment. */
 const char *zcfg_str(const char *name, const char *def);
+/* A text setting given inline or as "@/path/to/file" (read into buf, at most
+ * cap - 1 bytes): the value, or fail-fast naming the file that cannot be
+ * read, is too large or is not text. */
+const char *zcfg_text(const char *name, const char *def, char *buf, size_t cap);
 
 /* Integer in [min, max]; exits naming the variable when malformed or out of range. */
 int64_t zcfg_int(const char *name, int64_t def, int64_t min, int64_t max);

@@ -14,25 +14,7 @@
 /* The text of a rules setting: inline, or "@/path/to/file". */
 static const char *rules_text(const char *name, char *buf, size_t cap)
 {
-    const char *value = zcfg_str(name, "");
-    if (value[0] != '@') {
-        return value;
-    }
-    FILE *f = fopen(value + 1, "r");
-    if (f == NULL) {
-        zcfg_fail(name, "cannot open the file \"%s\"", value + 1);
-    }
-    size_t n = fread(buf, 1, cap - 1, f);
-    bool more = fgetc(f) != EOF;
-    fclose(f);
-    if (more) {
-        zcfg_fail(name, "the file \"%s\" is larger than %zu bytes", value + 1, cap - 1);
-    }
-    buf[n] = '\0';
-    if (memchr(buf, '\0', n) != NULL) {
-        zcfg_fail(name, "the file \"%s\" is not text", value + 1);
-    }
-    return buf;
+    return zcfg_text(name, "", buf, cap);
 }
 
 static void load_config(zph_config_t *cfg)

@@ -12,28 +12,8 @@
 /* The text of the alert rules: inline, "@/path/to/file", or "off". */
 static const char *rules_text(const char *name, char *buf, size_t cap)
 {
-    const char *value = zcfg_str(name, ZREP_ALERTS_DEFAULT);
-    if (strcmp(value, "off") == 0) {
-        return "";
-    }
-    if (value[0] != '@') {
-        return value;
-    }
-    FILE *f = fopen(value + 1, "r");
-    if (f == NULL) {
-        zcfg_fail(name, "cannot open the file \"%s\"", value + 1);
-    }
-    size_t n = fread(buf, 1, cap - 1, f);
-    bool more = fgetc(f) != EOF;
-    fclose(f);
-    if (more) {
-        zcfg_fail(name, "the file \"%s\" is larger than %zu bytes", value + 1, cap - 1);
-    }
-    buf[n] = '\0';
-    if (memchr(buf, '\0', n) != NULL) {
-        zcfg_fail(name, "the file \"%s\" is not text", value + 1);
-    }
-    return buf;
+    const char *value = zcfg_text(name, ZREP_ALERTS_DEFAULT, buf, cap);
+    return strcmp(value, "off") == 0 ? "" : value;
 }
 
 int main(void)
