@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ _Static_assert(STORE_TABLE_NAME_BYTES_MAX <= ZSTORE_KEY_BYTES_MAX, "table names 
 _Static_assert(sizeof(size_t) >= sizeof(uint64_t), "map sizes up to map_bytes_max fit size_t");
 _Static_assert(ZSTORE_MAP_BYTES_INITIAL <= ZSTORE_MAP_BYTES_MAX_DEFAULT, "initial within max");
 
+static void spare_drop(zstore_t *store);
+
 static const char *const runtime_tables[STORE_RUNTIME_TABLES] = {"outbox", "requests", "cursors",
                                                                  "meta"};
 
@@ -58,6 +61,11 @@ struct zstore {
     int txns_open;
     /* LMDB allows one write transaction per process; a second would deadlock. */
     bool write_open;
+    /* The last finished read transaction, reset (mdb_txn_reset) for
+     * mdb_txn_renew: a read then costs no allocation. A reset read handle
+     * belongs to the thread that used it (its reader slot is per thread). */
+    ztxn_t *spare;
+    pthread_t spare_thread;
 };
 
 struct ztxn {
@@ -298,6 +306,7 @@ void zstore_destroy(zstore_t **self_p)
     }
     zstore_t *self = *self_p;
     ZASSERT(self->txns_open == 0);
+    spare_drop(self);
     if (self->env != NULL) {
         mdb_env_close(self->env);
     }
@@ -319,6 +328,7 @@ int zstore_grow(zstore_t *self)
 {
     /* LMDB may only remap while this process has no transaction open. */
     ZASSERT(self->txns_open == 0);
+    spare_drop(self);
     if (self->map_bytes >= self->map_bytes_max) {
         zlogf(ZLOG_ERROR, "store_map_max",
               "the LMDB map is full at its maximum of %llu bytes (map_bytes_max)",
@@ -733,10 +743,45 @@ static ztxn_t *txn_new(zstore_t *store, ztxn_t *parent, bool write)
     return self;
 }
 
+/* The spare read handle renewed for this thread, or NULL. */
+static ztxn_t *spare_take(zstore_t *store)
+{
+    ztxn_t *self = store->spare;
+    if (self == NULL || !pthread_equal(store->spare_thread, pthread_self())) {
+        return NULL;
+    }
+    store->spare = NULL;
+    if (mdb_txn_renew(self->txn) != 0) {
+        mdb_txn_abort(self->txn);
+        free(self);
+        return NULL; /* a fresh begin reports what is wrong */
+    }
+    self->err = 0;
+    self->errmsg[0] = '\0';
+    store->txns_open++;
+    return self;
+}
+
+/* Drop the spare read handle (before a remap, or closing). */
+static void spare_drop(zstore_t *store)
+{
+    if (store->spare != NULL) {
+        mdb_txn_abort(store->spare->txn);
+        free(store->spare);
+        store->spare = NULL;
+    }
+}
+
 ztxn_t *ztxn_begin(zstore_t *store, bool write)
 {
     ZASSERT(store != NULL);
     ZASSERT(!(write && store->write_open));
+    if (!write) {
+        ztxn_t *spare = spare_take(store);
+        if (spare != NULL) {
+            return spare;
+        }
+    }
     ztxn_t *self = txn_new(store, NULL, write);
     if (self == NULL) {
         return NULL;
@@ -773,6 +818,24 @@ ztxn_t *ztxn_begin_child(ztxn_t *parent)
     return self;
 }
 
+/* A top-level read transaction that finished cleanly is reset and kept as
+ * the spare instead of freed. True when kept (*self_p is then NULL). */
+static bool txn_keep(ztxn_t **self_p)
+{
+    ztxn_t *self = *self_p;
+    zstore_t *store = self->store;
+    if (self->write || self->parent != NULL || self->txn == NULL || self->err != 0 ||
+        store->spare != NULL) {
+        return false;
+    }
+    mdb_txn_reset(self->txn);
+    store->spare = self;
+    store->spare_thread = pthread_self();
+    store->txns_open--;
+    *self_p = NULL;
+    return true;
+}
+
 /* Unlink from the store and the parent, and free. The MDB txn is already gone. */
 static void txn_free(ztxn_t **self_p)
 {
@@ -805,7 +868,10 @@ int ztxn_commit(ztxn_t **self_p)
     ztxn_t *self = *self_p;
     ZASSERT(!self->child_open);
     if (self->err == 0 && !self->write) {
-        mdb_txn_abort(self->txn); /* a read snapshot has nothing to commit */
+        if (txn_keep(self_p)) { /* a read snapshot has nothing to commit */
+            return 0;
+        }
+        mdb_txn_abort(self->txn);
         self->txn = NULL;
     } else if (self->err == 0) {
         int rc = mdb_txn_commit(self->txn); /* frees the txn, also on failure */
@@ -836,6 +902,9 @@ void ztxn_abort(ztxn_t **self_p)
     }
     ztxn_t *self = *self_p;
     ZASSERT(!self->child_open);
+    if (txn_keep(self_p)) {
+        return;
+    }
     if (self->txn != NULL) {
         mdb_txn_abort(self->txn);
         self->txn = NULL;
