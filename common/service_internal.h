@@ -86,7 +86,10 @@ struct zsvc {
     uint64_t replay_counter;
     int64_t commands_total, batches_total, events_emitted_total, events_applied_total,
         events_rejected_total, events_dropped_total, replays_served_total,
-        replay_requests_total, storage_errors_total, requests_pruned_total;
+        replay_requests_total, storage_errors_total, requests_pruned_total, reruns_total;
+    /* This pass of the batch gives each command and event its own child
+     * transaction (service.c, batch_commit): only after a failure. */
+    bool nested;
     /* Pruning of the answers kept for idempotency (service.c, "pruning"):
      * how long they are kept, when the next step is due, and where the walk
      * over the requests table goes on (the key last looked at; "" = start). */
@@ -94,7 +97,11 @@ struct zsvc {
     char prune_after[ZSTORE_REQUEST_ID_BYTES_MAX + 1], prune_next[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
     size_t prune_after_len, prune_next_len;
     int64_t prune_removed_in_batch;
-    struct zsvc_async *async;  /* service_async.c */
+    struct zsvc_async *async;  /* A first pass of a batch met a failing command or event: run it again
+ * with child transactions (service.c). Never leaves the runtime. */
+#define ZSVC_RERUN (-1000)
+
+/* service_async.c */
 };
 
 

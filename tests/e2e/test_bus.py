@@ -89,6 +89,35 @@ def test_bad_input_changes_nothing(stack):
     assert r["status"] == "invalid" and r["field"] == "counter_add.name"
 
 
+def test_failing_command_in_a_busy_batch_is_undone_alone(stack):
+    """A command that fails after writing and emitting shares batches with
+    thousands of good ones: the batch is run again with a child transaction
+    per command, so the failure leaves no row and no event, every good command
+    counts once, and the outbox holds exactly the good commands' events."""
+    stack.broker()
+    stack.testsvc("svc")
+    stack.wait_ready("svc")
+    count = 20000
+    load = subprocess.Popen([os.path.join(BIN, "zhili-testload"), "svc", str(count), "500", "mix"],
+                            env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    failed = 0
+    while load.poll() is None or failed == 0:
+        rc, r = add(stack, "svc", f"faw-{failed}", 1, name="fail-after-write")
+        assert r["status"] == "conflict" and r["field"] == "counter_add.name", r
+        failed += 1
+    out, err = load.communicate(timeout=120)
+    assert load.returncode == 0, out + err
+    rc, got = stack.call("svc", {"counter_get": {"name": "c"}})
+    assert got["counter"]["value"] == count and got["counter"]["adds"] == count
+    rc, got = stack.call("svc", {"counter_get": {"name": "fail-after-write"}})
+    assert got["status"] == "not_found"
+    stats = stack.stats("svc")
+    assert stats[("outbox_last_seq", "")] == count
+    assert stats[("commands_total", "")] == count + failed
+    assert stats[("batch_reruns_total", "")] >= 1
+
+
 def test_consumer_catches_up_and_applies_once(stack):
     """A consumer started late replays what it missed; killed and restarted,
     it resumes from its cursor; every event is applied once, in order, and its

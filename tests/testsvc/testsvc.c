@@ -19,6 +19,7 @@
 #define NAME_BYTES_MAX 64
 #define AMOUNT_ABS_MAX 1000000000000LL
 #define DIGEST_BYTES 32
+#define FAIL_AFTER_WRITE "fail-after-write"
 
 typedef struct {
     int64_t value;
@@ -78,6 +79,12 @@ static int counter_add(zsvc_ctx_t *ctx, const Zhili__Test__CounterAdd *add)
     ev->amount = add->amount;
     ev->value = row.value;
     zsvc_emit(ctx, "added", ctx->cmd->area, ZHILI__V1__EVENT__BODY_COUNTER_ADDED, ev);
+    if (strcmp(add->name, FAIL_AFTER_WRITE) == 0) {
+        /* For the runtime's tests: a handler that fails after writing and
+         * emitting; the runtime must undo both, and only them. */
+        return zsvc_fail(ctx, ZE_CONFLICT, "counter_add.name",
+                         "the counter \"%s\" always fails after it is written", FAIL_AFTER_WRITE);
+    }
     ctx->reply->result_case = ZHILI__V1__REPLY__RESULT_COUNTER;
     ctx->reply->counter = counter_value(ctx, add->name, &row);
     return 0;

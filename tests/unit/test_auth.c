@@ -362,6 +362,8 @@ static void test_bearer_revoked(void **state)
     fixture_t *f = *state;
     token_t t;
     create_ok(f, &t, "police", STREET, 0);
+    zgw_principal_t before;
+    assert_int_equal(bearer_of(f, &t, NOW_MS, &before), 0); /* now cached */
     Zhili__V1__Reply r;
     assert_int_equal(revoke(f, "admin", "", t.id, &r), 0);
     assert_true(r.token->revoked);
