@@ -2,6 +2,7 @@
  * Each test runs on a fresh directory under /tmp, removed afterwards. Tests
  * that must observe a crash (assertions) or a process-wide limit
  * (RLIMIT_FSIZE) run their body in a forked child that opens its own store. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -393,6 +394,56 @@ static int count_rows(fixture_t *f)
     assert_int_equal(ztxn_scan(txn, f->items, "row/", 4, NULL, 0, &count, count_row), 0);
     ztxn_abort(&txn);
     return count;
+}
+
+/* ----------------------------------------------------- read snapshots */
+
+static void *read_in_thread(void *arg)
+{
+    fixture_t *f = arg;
+    ztxn_t *txn = ztxn_begin(f->store, false);
+    expect_str(txn, f->items, "k", "v3");
+    ztxn_abort(&txn);
+    return NULL;
+}
+
+static void write_str(fixture_t *f, const char *key, const char *val)
+{
+    ztxn_t *txn = ztxn_begin(f->store, true);
+    put_str(txn, f->items, key, val);
+    assert_int_equal(ztxn_commit(&txn), 0);
+}
+
+static void test_read_handles_renewed(void **state)
+{
+    /* Goal: a finished read transaction is kept and renewed for the next read;
+     * every renewed read sees the latest commit, keeps its snapshot while a
+     * write commits, and a read on another thread gets a handle of its own. */
+    fixture_t *f = *state;
+    write_str(f, "k", "v1");
+    ztxn_t *txn = ztxn_begin(f->store, false);
+    expect_str(txn, f->items, "k", "v1");
+    ztxn_abort(&txn);
+    write_str(f, "k", "v2");
+    txn = ztxn_begin(f->store, false);
+    expect_str(txn, f->items, "k", "v2"); /* not the snapshot of the kept handle */
+    write_str(f, "k", "v3");
+    expect_str(txn, f->items, "k", "v2"); /* its own snapshot while it is open */
+    assert_int_equal(ztxn_commit(&txn), 0); /* a read's commit also keeps it */
+    txn = ztxn_begin(f->store, false);
+    expect_str(txn, f->items, "k", "v3");
+    ztxn_abort(&txn);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, read_in_thread, f), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    txn = ztxn_begin(f->store, false);
+    expect_str(txn, f->items, "k", "v3");
+    ztxn_abort(&txn);
+    /* A remap drops the kept handle; reads after it work. */
+    assert_int_equal(zstore_grow(f->store), 0);
+    txn = ztxn_begin(f->store, false);
+    expect_str(txn, f->items, "k", "v3");
+    ztxn_abort(&txn);
 }
 
 static void test_map_full_grows_and_retries(void **state)
@@ -1049,6 +1100,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_wrong_seq_asserts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_moves_with_effect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_handles_renewed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_grows_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_stops_at_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_is_unavailable, setup, teardown),
