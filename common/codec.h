@@ -51,6 +51,25 @@ int zcodec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, s
  * descriptor does not know as the integer. */
 json_t *zjson_from_msg(const ProtobufCMessage *msg);
 
+/* Message -> its compact JSON text, written straight from the descriptors:
+ * byte for byte json_dumps(zjson_from_msg(msg), JSON_COMPACT) (jansson 2.14:
+ * reals as "%.17g" with ".0" added to whole numbers, non-ASCII unescaped),
+ * in about a seventh of the instructions. A malloc'd NUL-terminated buffer
+ * the caller frees; *len (len may be NULL) is its length without the NUL.
+ * NULL only when out of memory or nested deeper than ZCODEC_JSON_DEPTH_MAX,
+ * as zjson_from_msg. */
+char *zjson_text_from_msg(const ProtobufCMessage *msg, size_t *len);
+
+/* The JSON text of field f's value alone, exactly as it appears after
+ * "name": in zjson_text_from_msg(msg), e.g. a Reply's result member
+ * (f from protobuf_c_message_descriptor_get_field(desc, reply->result_case);
+ * f may be NULL). 0 with *out (the caller frees) and *len (may be NULL);
+ * ZE_NOT_FOUND with *out NULL when the field is not in the JSON (f NULL, a
+ * oneof member not set, a NULL message); ZE_INTERNAL when out of memory or
+ * too deep. f must be one of msg's fields (asserted). */
+int zjson_text_from_field(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                          char **out, size_t *len);
+
 /* JSON object -> new message of type desc, allocated with malloc so that
  * protobuf_c_message_free_unpacked(*out, NULL) frees it. On error returns
  * ZE_INVALID, *out is NULL, err holds "path: reason" and field (may be NULL)

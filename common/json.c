@@ -11,6 +11,13 @@
  *     a repeated field has no absent elements;
  *   - the nesting of the input JSON is checked before conversion, so neither
  *     pass recurses deeper than ZCODEC_JSON_DEPTH_MAX whatever the schema.
+ * A message is written two ways: as a jansson tree (zjson_from_msg) and as
+ * text straight from the descriptors (zjson_text_from_msg), which must equal
+ * jansson's compact dump of the tree byte for byte and costs about a seventh
+ * of tree, dump and delete. Both take each value from one place (slot_view,
+ * utf8_piece, base64_write, field_written); the text side also copies
+ * jansson's escaping and real formatting, which the unit test checks against
+ * the installed library on thousands of random messages.
  * Messages built from JSON are allocated with malloc exactly as protobuf-c's
  * unpacker would, so protobuf_c_message_free_unpacked(msg, NULL) frees them,
  * also half-built ones on the error paths. */
@@ -77,18 +84,26 @@ static size_t path_push_key(jctx_t *c, const char *key)
     return saved;
 }
 
+/* The decimal digits of u, written backwards so that they end just before
+ * end (which has room for 20); returns where they start. */
+static char *u64_digits(uint64_t u, char *end)
+{
+    do {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    return end;
+}
+
 static size_t path_push_index(jctx_t *c, size_t index)
 {
     size_t saved = c->path_len;
     char buf[24];
-    size_t n = sizeof buf;
-    buf[--n] = ']';
-    do {
-        buf[--n] = (char)('0' + index % 10);
-        index /= 10;
-    } while (index != 0);
-    buf[--n] = '[';
-    path_append(c, buf + n, sizeof buf - n);
+    char *end = buf + sizeof buf - 1;
+    *end = ']';
+    char *start = u64_digits(index, end);
+    *--start = '[';
+    path_append(c, start, (size_t)(buf + sizeof buf - start));
     return saved;
 }
 
@@ -381,154 +396,193 @@ int zjson_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int 
     return -1;
 }
 
-/* ---- message -> JSON --------------------------------------------------- */
+/* ---- message -> JSON: one value, decided once -------------------------- */
 
-static json_t *msg_to_json(const ProtobufCMessage *msg, int depth);
+/* What one proto value becomes in JSON. Both writers, the jansson tree
+ * (zjson_from_msg) and the text (zjson_text_from_msg), take it from
+ * slot_view, so codec.h's rules live in one place: enum names, uint64 above
+ * INT64_MAX as a string, NaN and infinities as strings. */
+typedef enum {
+    JV_INTEGER, /* i */
+    JV_REAL,    /* d, finite */
+    JV_BOOL,    /* b */
+    JV_STRING,  /* text, text_len: UTF-8 still to be repaired (utf8_piece) */
+    JV_BYTES,   /* bytes, written as base64 */
+    JV_MESSAGE, /* msg; NULL (only in a hand-built array) is JSON null */
+} jv_kind_t;
 
-/* Valid UTF-8 passes as is; otherwise each byte of an ill-formed sequence
- * becomes U+FFFD (3 bytes), hence the 3x buffer. */
-static json_t *string_to_json(const char *s)
+typedef struct {
+    jv_kind_t kind;
+    bool b;
+    int64_t i;
+    double d;
+    const char *text;
+    size_t text_len;
+    const ProtobufCBinaryData *bytes;
+    const ProtobufCMessage *msg;
+    char buf[ZJSON_ENUM_NAME_BYTES]; /* an enum's name or a uint64's digits */
+} jv_t;
+
+_Static_assert(ZJSON_ENUM_NAME_BYTES >= 21, "a jv_t holds the digits of any uint64");
+
+static void jv_integer(jv_t *v, int64_t i)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || utf8_valid(s, n)) {
-        return json_stringn_nocheck(n > 0 ? s : "", n);
-    }
-    if (n > (SIZE_MAX - 1) / 3) {
-        return NULL;
-    }
-    char *buf = malloc(n * 3 + 1);
-    if (buf == NULL) {
-        return NULL;
-    }
-    const unsigned char *p = (const unsigned char *)s;
-    size_t out = 0;
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq_len(p + i, n - i);
-        if (len == 0) {
-            memcpy(buf + out, "\xEF\xBF\xBD", 3);
-            out += 3;
-            i += 1;
-        } else {
-            memcpy(buf + out, s + i, len);
-            out += len;
-            i += len;
-        }
-    }
-    json_t *j = json_stringn_nocheck(buf, out);
-    free(buf);
-    return j;
+    v->kind = JV_INTEGER;
+    v->i = i;
 }
 
-static json_t *bytes_to_json(const ProtobufCBinaryData *b)
+static void jv_string(jv_t *v, const char *text, size_t text_len)
 {
-    if (b->len == 0) {
-        return json_string("");
-    }
-    /* Base64 grows by 4/3; refuse sizes whose encoded length would wrap. */
-    if (b->len > SIZE_MAX / 2) {
-        return NULL;
-    }
-    size_t cap = sodium_base64_ENCODED_LEN(b->len, sodium_base64_VARIANT_ORIGINAL);
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        return NULL;
-    }
-    sodium_bin2base64(buf, cap, b->data, b->len, sodium_base64_VARIANT_ORIGINAL);
-    json_t *j = json_stringn_nocheck(buf, cap - 1);
-    free(buf);
-    return j;
+    v->kind = JV_STRING;
+    v->text = text;
+    v->text_len = text_len;
 }
 
 /* uint64 above INT64_MAX does not fit a JSON integer as jansson (and
  * JavaScript) read it, so it is written as a decimal string. */
-static json_t *u64_to_json(uint64_t u)
+static void jv_u64(jv_t *v, uint64_t u)
 {
     if (u <= INT64_MAX) {
-        return json_integer((json_int_t)u);
+        jv_integer(v, (int64_t)u);
+        return;
     }
-    char buf[24];
-    snprintf(buf, sizeof buf, "%" PRIu64, u);
-    return json_string(buf);
+    char *end = v->buf + sizeof v->buf;
+    char *start = u64_digits(u, end);
+    jv_string(v, start, (size_t)(end - start));
 }
 
-static json_t *double_to_json(double d)
+/* JSON has no NaN or infinities: they are written as strings. */
+static void jv_double(jv_t *v, double d)
 {
     if (isnan(d)) {
-        return json_string("NaN");
+        jv_string(v, "NaN", 3);
+    } else if (isinf(d)) {
+        jv_string(v, d > 0 ? "Infinity" : "-Infinity", d > 0 ? 8 : 9);
+    } else {
+        v->kind = JV_REAL;
+        v->d = d;
     }
-    if (isinf(d)) {
-        return json_string(d > 0 ? "Infinity" : "-Infinity");
-    }
-    return json_real(d);
 }
 
-static json_t *enum_to_json(const ProtobufCEnumDescriptor *desc, int value)
+/* A number the descriptor does not know stays a number. */
+static void jv_enum(jv_t *v, const ProtobufCEnumDescriptor *desc, int value)
 {
-    char buf[ZJSON_ENUM_NAME_BYTES];
-    const char *name = zjson_enum_name(desc, value, buf, sizeof buf);
-    return name != NULL ? json_string(name) : json_integer(value);
+    const char *name = zjson_enum_name(desc, value, v->buf, sizeof v->buf);
+    if (name != NULL) {
+        jv_string(v, name, strlen(name));
+    } else {
+        jv_integer(v, value);
+    }
 }
 
-/* One value of field f stored at slot; depth is that of the enclosing
- * object or array. NULL only when out of memory or too deep. */
-static json_t *slot_to_json(const ProtobufCFieldDescriptor *f, const void *slot, int depth)
+/* The JSON value of one element of field f stored at slot. */
+static void slot_view(const ProtobufCFieldDescriptor *f, const void *slot, jv_t *v)
 {
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        return json_integer(*(const int32_t *)slot);
+        jv_integer(v, *(const int32_t *)slot);
+        break;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        return json_integer(*(const uint32_t *)slot);
+        jv_integer(v, *(const uint32_t *)slot);
+        break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        return json_integer(*(const int64_t *)slot);
+        jv_integer(v, *(const int64_t *)slot);
+        break;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        return u64_to_json(*(const uint64_t *)slot);
+        jv_u64(v, *(const uint64_t *)slot);
+        break;
     case PROTOBUF_C_TYPE_FLOAT:
-        return double_to_json(*(const float *)slot);
+        jv_double(v, *(const float *)slot);
+        break;
     case PROTOBUF_C_TYPE_DOUBLE:
-        return double_to_json(*(const double *)slot);
+        jv_double(v, *(const double *)slot);
+        break;
     case PROTOBUF_C_TYPE_BOOL:
-        return json_boolean(*(const protobuf_c_boolean *)slot);
+        v->kind = JV_BOOL;
+        v->b = *(const protobuf_c_boolean *)slot != 0;
+        break;
     case PROTOBUF_C_TYPE_ENUM:
-        return enum_to_json(f->descriptor, *(const int *)slot);
-    case PROTOBUF_C_TYPE_STRING:
-        return string_to_json(*(char *const *)slot);
+        jv_enum(v, f->descriptor, *(const int *)slot);
+        break;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)slot;
+        jv_string(v, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+        break;
+    }
     case PROTOBUF_C_TYPE_BYTES:
-        return bytes_to_json(slot);
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)slot;
-        /* Only a hand-built message can hold a NULL array element. */
-        return sub != NULL ? msg_to_json(sub, depth + 1) : json_null();
+        v->kind = JV_BYTES;
+        v->bytes = slot;
+        break;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        v->kind = JV_MESSAGE;
+        v->msg = *(ProtobufCMessage *const *)slot;
+        break;
+    default:
+        ZASSERT(!"unknown protobuf-c field type");
     }
-    }
-    ZASSERT(!"unknown protobuf-c field type");
-    return NULL;
 }
 
-static json_t *repeated_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
-                                int depth)
+/* U+FFFD, which stands for each byte of an ill-formed UTF-8 sequence. */
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD"
+#define UTF8_REPLACEMENT_BYTES 3
+
+/* The next character of s[0..n), n > 0, as JSON shows it: a well-formed
+ * sequence as it is, or U+FFFD for one byte of an ill-formed one (JSON text
+ * must be UTF-8, and dropping the value would hide it). Sets *piece and
+ * *piece_len; returns the bytes of s consumed. */
+static size_t utf8_piece(const char *s, size_t n, const char **piece, size_t *piece_len)
 {
-    if (depth > ZCODEC_JSON_DEPTH_MAX) {
-        return NULL;
+    size_t len = utf8_seq_len((const unsigned char *)s, n);
+    if (len == 0) {
+        *piece = UTF8_REPLACEMENT;
+        *piece_len = UTF8_REPLACEMENT_BYTES;
+        return 1;
     }
+    *piece = s;
+    *piece_len = len;
+    return len;
+}
+
+/* Bytes of the base64 text of n bytes, NUL included; 0 when that size
+ * would wrap (base64 grows by 4/3). */
+static size_t base64_bytes(size_t n)
+{
+    return n > SIZE_MAX / 2 ? 0 : sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+/* Writes the base64 text of b and its NUL into out, cap = base64_bytes(b->len)
+ * bytes (standard alphabet, padded); returns the text's length. */
+static size_t base64_write(char *out, size_t cap, const ProtobufCBinaryData *b)
+{
+    if (b->len == 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    sodium_bin2base64(out, cap, b->data, b->len, sodium_base64_VARIANT_ORIGINAL);
+    return cap - 1;
+}
+
+/* A repeated field's C array as protobuf-c lays it out. */
+typedef struct {
+    const char *elems;
+    size_t count;
+    size_t elem_bytes;
+} jarray_t;
+
+static jarray_t repeated_of(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
     const char *base = (const char *)msg;
-    size_t n = *(const size_t *)(base + f->quantifier_offset);
-    const char *arr = *(const char *const *)(base + f->offset);
-    size_t elem_bytes = slot_bytes(f->type);
-    json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < n; i++) {
-        json_t *e = slot_to_json(f, arr + i * elem_bytes, depth);
-        if (e == NULL || json_array_append_new(a, e) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-    return a;
+    return (jarray_t){
+        .elems = *(const char *const *)(base + f->offset),
+        .count = *(const size_t *)(base + f->quantifier_offset),
+        .elem_bytes = slot_bytes(f->type),
+    };
 }
 
 /* Whether field f appears in the JSON: oneof members only when selected,
@@ -551,6 +605,94 @@ static bool field_written(const ProtobufCMessage *msg, const ProtobufCFieldDescr
         return *(const void *const *)(base + f->offset) != NULL;
     }
     return true;
+}
+
+/* ---- message -> JSON tree ---------------------------------------------- */
+
+static json_t *msg_to_json(const ProtobufCMessage *msg, int depth);
+
+/* Valid UTF-8 passes as is; otherwise each byte of an ill-formed sequence
+ * becomes U+FFFD (3 bytes), hence the 3x buffer. */
+static json_t *string_to_json(const char *s, size_t n)
+{
+    if (utf8_valid(s, n)) {
+        return json_stringn_nocheck(s, n);
+    }
+    if (n > (SIZE_MAX - 1) / UTF8_REPLACEMENT_BYTES) {
+        return NULL;
+    }
+    char *buf = malloc(n * UTF8_REPLACEMENT_BYTES + 1);
+    if (buf == NULL) {
+        return NULL;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        const char *piece;
+        size_t piece_len;
+        i += utf8_piece(s + i, n - i, &piece, &piece_len);
+        memcpy(buf + out, piece, piece_len);
+        out += piece_len;
+    }
+    json_t *j = json_stringn_nocheck(buf, out);
+    free(buf);
+    return j;
+}
+
+static json_t *bytes_to_json(const ProtobufCBinaryData *b)
+{
+    if (b->len == 0) {
+        return json_string("");
+    }
+    size_t cap = base64_bytes(b->len);
+    char *buf = cap > 0 ? malloc(cap) : NULL;
+    if (buf == NULL) {
+        return NULL;
+    }
+    json_t *j = json_stringn_nocheck(buf, base64_write(buf, cap, b));
+    free(buf);
+    return j;
+}
+
+/* One value of field f stored at slot; depth is that of the enclosing
+ * object or array. NULL only when out of memory or too deep. */
+static json_t *slot_to_json(const ProtobufCFieldDescriptor *f, const void *slot, int depth)
+{
+    jv_t v;
+    slot_view(f, slot, &v);
+    switch (v.kind) {
+    case JV_INTEGER:
+        return json_integer(v.i);
+    case JV_REAL:
+        return json_real(v.d);
+    case JV_BOOL:
+        return json_boolean(v.b);
+    case JV_STRING:
+        return string_to_json(v.text, v.text_len);
+    case JV_BYTES:
+        return bytes_to_json(v.bytes);
+    case JV_MESSAGE:
+        return v.msg != NULL ? msg_to_json(v.msg, depth + 1) : json_null();
+    }
+    ZASSERT(!"unknown JSON value kind");
+    return NULL;
+}
+
+static json_t *repeated_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                                int depth)
+{
+    if (depth > ZCODEC_JSON_DEPTH_MAX) {
+        return NULL;
+    }
+    jarray_t arr = repeated_of(msg, f);
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < arr.count; i++) {
+        json_t *e = slot_to_json(f, arr.elems + i * arr.elem_bytes, depth);
+        if (e == NULL || json_array_append_new(a, e) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
 }
 
 static json_t *msg_to_json(const ProtobufCMessage *msg, int depth)
@@ -581,6 +723,351 @@ json_t *zjson_from_msg(const ProtobufCMessage *msg)
 {
     ZASSERT(msg != NULL);
     return msg_to_json(msg, 1);
+}
+
+/* ---- message -> JSON text ---------------------------------------------- */
+
+/* The text grows in one malloc'd buffer, doubling; most replies and events
+ * fit the first size, so they cost one malloc and one shrinking realloc. */
+#define ZJSON_TEXT_BYTES_INITIAL 1024
+/* Longest real jansson prints: "%.17g" of a finite double is at most 24
+ * bytes ("-1.2345678901234567e-308"), then ".0" at most. */
+#define ZJSON_REAL_BYTES 32
+
+/* The text so far and a sticky failure (out of memory or too deep): the
+ * writers stop adding once it is set, and it is checked once at the end. */
+typedef struct {
+    char *buf;
+    size_t len;
+    size_t cap; /* 0, or at least len + 1: room for the final NUL */
+    bool failed;
+} jtext_t;
+
+/* The size needed stays under SIZE_MAX / 4, so the doubled size (under
+ * twice what was needed) cannot wrap. */
+static char *jt_grow(jtext_t *t, size_t n)
+{
+    if (n > SIZE_MAX / 4 - t->len) {
+        t->failed = true;
+        return NULL;
+    }
+    size_t need = t->len + n + 1;
+    size_t cap = t->cap * 2 > need ? t->cap * 2 : need;
+    cap = cap > ZJSON_TEXT_BYTES_INITIAL ? cap : ZJSON_TEXT_BYTES_INITIAL;
+    char *buf = realloc(t->buf, cap);
+    if (buf == NULL) {
+        t->failed = true;
+        return NULL;
+    }
+    t->buf = buf;
+    t->cap = cap;
+    return buf + t->len;
+}
+
+/* Where to write n more bytes, with room left for the final NUL; NULL once
+ * the text has failed. */
+static char *jt_room(jtext_t *t, size_t n)
+{
+    if (t->failed) {
+        return NULL;
+    }
+    return n < t->cap - t->len ? t->buf + t->len : jt_grow(t, n);
+}
+
+static void jt_put(jtext_t *t, const char *s, size_t n)
+{
+    char *p = jt_room(t, n);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        t->len += n;
+    }
+}
+
+static void jt_putc(jtext_t *t, char ch)
+{
+    char *p = jt_room(t, 1);
+    if (p != NULL) {
+        *p = ch;
+        t->len++;
+    }
+}
+
+/* As jansson's "%lld", without stdio. */
+static void jt_integer(jtext_t *t, int64_t i)
+{
+    char buf[24];
+    char *end = buf + sizeof buf;
+    char *start = u64_digits(i < 0 ? 0 - (uint64_t)i : (uint64_t)i, end);
+    if (i < 0) {
+        *--start = '-';
+    }
+    jt_put(t, start, (size_t)(end - start));
+}
+
+/* A finite double exactly as jansson 2.14 dumps it (jsonp_dtostr, precision
+ * 17): "%.17g", the locale's one-byte decimal point turned into '.', ".0"
+ * added when there is neither '.' nor 'e' (so that it reads back as a real),
+ * and the exponent without '+' or leading zeros: "1e+17" is "1e17", "1e-05"
+ * "1e-5". A jansson built with dtoa (after 2.14) prints the shortest form
+ * instead; the unit test compares with the installed library. */
+static size_t real_format(double d, char buf[ZJSON_REAL_BYTES])
+{
+    int n = snprintf(buf, ZJSON_REAL_BYTES, "%.17g", d);
+    ZASSERT(n > 0 && n <= ZJSON_REAL_BYTES - 3);
+    size_t len = (size_t)n;
+    char *e = NULL;
+    bool point = false;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == 'e') {
+            e = buf + i;
+        } else if (!ascii_digit(buf[i]) && buf[i] != '-' && buf[i] != '+') {
+            buf[i] = '.';
+            point = true;
+        }
+    }
+    if (e == NULL) {
+        if (!point) {
+            memcpy(buf + len, ".0", 2);
+            len += 2;
+        }
+        return len;
+    }
+    /* e is followed by a sign and at least one digit: keep a '-' only. */
+    char *keep = e[1] == '-' ? e + 2 : e + 1;
+    char *digits = e + 2;
+    while (*digits == '0') {
+        digits++;
+    }
+    memmove(keep, digits, (size_t)(buf + len - digits));
+    return len - (size_t)(digits - keep);
+}
+
+/* A byte jansson escapes: '"', '\\' or a control character, the latter as
+ * \b \f \n \r \t or \u00XX in upper case. '/' and DEL are not escaped. */
+static void jt_escape(jtext_t *t, unsigned char b)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *two = NULL;
+    switch (b) {
+    case '"':
+        two = "\\\"";
+        break;
+    case '\\':
+        two = "\\\\";
+        break;
+    case '\b':
+        two = "\\b";
+        break;
+    case '\f':
+        two = "\\f";
+        break;
+    case '\n':
+        two = "\\n";
+        break;
+    case '\r':
+        two = "\\r";
+        break;
+    case '\t':
+        two = "\\t";
+        break;
+    default: {
+        char seq[6] = {'\\', 'u', '0', '0', hex[b >> 4], hex[b & 0xF]};
+        jt_put(t, seq, sizeof seq);
+        return;
+    }
+    }
+    jt_put(t, two, 2);
+}
+
+/* A string as jansson writes it, with ill-formed UTF-8 repaired as in the
+ * tree. Runs of bytes that need no change are copied at once. */
+static void jt_string(jtext_t *t, const char *s, size_t n)
+{
+    jt_putc(t, '"');
+    size_t run = 0; /* first byte not yet written */
+    for (size_t i = 0; i < n;) {
+        unsigned char b = (unsigned char)s[i];
+        if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
+            i++;
+            continue;
+        }
+        if (b < 0x80) {
+            jt_put(t, s + run, i - run);
+            jt_escape(t, b);
+            run = ++i;
+            continue;
+        }
+        const char *piece;
+        size_t piece_len;
+        size_t used = utf8_piece(s + i, n - i, &piece, &piece_len);
+        if (piece != s + i) {
+            jt_put(t, s + run, i - run);
+            jt_put(t, piece, piece_len);
+            run = i + used;
+        }
+        i += used;
+    }
+    jt_put(t, s + run, n - run);
+    jt_putc(t, '"');
+}
+
+/* Base64 needs no escaping: it is encoded straight into the text. */
+static void jt_bytes(jtext_t *t, const ProtobufCBinaryData *b)
+{
+    size_t cap = base64_bytes(b->len);
+    char *p = cap > 0 ? jt_room(t, cap + 1) : NULL;
+    if (p == NULL) {
+        t->failed = true;
+        return;
+    }
+    *p = '"';
+    t->len += 1 + base64_write(p + 1, cap, b);
+    jt_putc(t, '"');
+}
+
+static void jt_msg(jtext_t *t, const ProtobufCMessage *msg, int depth);
+
+/* One value of field f stored at slot, as slot_to_json. */
+static void jt_slot(jtext_t *t, const ProtobufCFieldDescriptor *f, const void *slot, int depth)
+{
+    jv_t v;
+    slot_view(f, slot, &v);
+    char real[ZJSON_REAL_BYTES];
+    switch (v.kind) {
+    case JV_INTEGER:
+        jt_integer(t, v.i);
+        break;
+    case JV_REAL:
+        jt_put(t, real, real_format(v.d, real));
+        break;
+    case JV_BOOL:
+        jt_put(t, v.b ? "true" : "false", v.b ? 4 : 5);
+        break;
+    case JV_STRING:
+        jt_string(t, v.text, v.text_len);
+        break;
+    case JV_BYTES:
+        jt_bytes(t, v.bytes);
+        break;
+    case JV_MESSAGE:
+        if (v.msg != NULL) {
+            jt_msg(t, v.msg, depth + 1);
+        } else {
+            jt_put(t, "null", 4);
+        }
+        break;
+    }
+}
+
+/* As repeated_to_json: the array is at depth. */
+static void jt_repeated(jtext_t *t, const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                        int depth)
+{
+    if (depth > ZCODEC_JSON_DEPTH_MAX) {
+        t->failed = true;
+        return;
+    }
+    jarray_t arr = repeated_of(msg, f);
+    jt_putc(t, '[');
+    for (size_t i = 0; !t->failed && i < arr.count; i++) {
+        if (i > 0) {
+            jt_putc(t, ',');
+        }
+        jt_slot(t, f, arr.elems + i * arr.elem_bytes, depth);
+    }
+    jt_putc(t, ']');
+}
+
+/* Field f's value in a message at depth, as msg_to_json makes it. */
+static void jt_field(jtext_t *t, const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                     int depth)
+{
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        jt_repeated(t, msg, f, depth + 1);
+    } else {
+        jt_slot(t, f, (const char *)msg + f->offset, depth);
+    }
+}
+
+/* Keys in descriptor order, as msg_to_json adds them and jansson keeps
+ * them. Field names are proto identifiers ([A-Za-z0-9_]), which jansson
+ * writes unescaped. */
+static void jt_msg(jtext_t *t, const ProtobufCMessage *msg, int depth)
+{
+    if (depth > ZCODEC_JSON_DEPTH_MAX) {
+        t->failed = true;
+        return;
+    }
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    char sep = '{';
+    for (unsigned i = 0; !t->failed && i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        if (!field_written(msg, f)) {
+            continue;
+        }
+        size_t name_len = strlen(f->name);
+        char *p = jt_room(t, name_len + 4);
+        if (p == NULL) {
+            return;
+        }
+        p[0] = sep;
+        p[1] = '"';
+        memcpy(p + 2, f->name, name_len);
+        memcpy(p + 2 + name_len, "\":", 2);
+        t->len += name_len + 4;
+        sep = ',';
+        jt_field(t, msg, f, depth);
+    }
+    if (sep == '{') {
+        jt_putc(t, '{');
+    }
+    jt_putc(t, '}');
+}
+
+/* The finished text, shrunk to fit (the hub keeps thousands of them), or
+ * NULL with the buffer freed when the text failed. */
+static char *jt_finish(jtext_t *t, size_t *len)
+{
+    char *p = jt_room(t, 0);
+    if (p == NULL) {
+        free(t->buf);
+        return NULL;
+    }
+    *p = '\0';
+    char *text = t->buf;
+    if (t->cap > t->len + 1) {
+        char *fit = realloc(t->buf, t->len + 1);
+        text = fit != NULL ? fit : t->buf;
+    }
+    if (len != NULL) {
+        *len = t->len;
+    }
+    return text;
+}
+
+char *zjson_text_from_msg(const ProtobufCMessage *msg, size_t *len)
+{
+    ZASSERT(msg != NULL);
+    jtext_t t = {.buf = NULL, .len = 0, .cap = 0, .failed = false};
+    jt_msg(&t, msg, 1);
+    return jt_finish(&t, len);
+}
+
+int zjson_text_from_field(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                          char **out, size_t *len)
+{
+    ZASSERT(msg != NULL && out != NULL);
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    ZASSERT(f == NULL || (f >= desc->fields && f < desc->fields + desc->n_fields));
+    *out = NULL;
+    if (f == NULL || !field_written(msg, f)) {
+        return ZE_NOT_FOUND;
+    }
+    /* The value sits in msg, at depth 1, exactly as in the whole text. */
+    jtext_t t = {.buf = NULL, .len = 0, .cap = 0, .failed = false};
+    jt_field(&t, msg, f, 1);
+    *out = jt_finish(&t, len);
+    return *out != NULL ? 0 : ZE_INTERNAL;
 }
 
 /* ---- JSON -> message: leaves ------------------------------------------- */

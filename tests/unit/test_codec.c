@@ -11,6 +11,7 @@
 #include <cmocka.h>
 // clang-format on
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1033,6 +1034,696 @@ static void test_json_partial_free(void **state)
                  "renum[1]: unknown value \"nope\" of enum zhili.v1.Status", "renum[1]");
 }
 
+/* ---- the text writer against jansson ----------------------------------- */
+
+/* Random messages for the property test: splitmix64 from a fixed seed, so a
+ * failure comes back on every run. */
+typedef struct {
+    uint64_t state;
+} rng_t;
+
+static uint64_t rng_next(rng_t *r)
+{
+    uint64_t z = (r->state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static size_t rng_below(rng_t *r, size_t n)
+{
+    return (size_t)(rng_next(r) % n);
+}
+
+static bool rng_chance(rng_t *r, unsigned percent)
+{
+    return rng_below(r, 100) < percent;
+}
+
+#define GEN_DEPTH_MAX 6    /* deeper message fields are left NULL */
+#define GEN_REPEATED_MAX 3 /* elements of a generated array */
+#define GEN_STRING_CHARS_MAX 24
+#define GEN_BYTES_MAX 40
+#define GEN_TYPES_MAX 512    /* message types reachable from the roots */
+#define GEN_ONEOFS_MAX 8     /* oneofs in one message */
+#define GEN_PER_MEMBER 20    /* messages made with each member of a root's oneof */
+#define GEN_PER_ROOT_MIN 300 /* messages made of each root type */
+
+/* Every message type reachable from the roots, and how many of each the
+ * generator made: each must have been made at least once. */
+typedef struct {
+    const ProtobufCMessageDescriptor *desc[GEN_TYPES_MAX];
+    unsigned made[GEN_TYPES_MAX];
+    size_t count;
+} gen_types_t;
+
+static int gen_types_find(const gen_types_t *g, const ProtobufCMessageDescriptor *desc)
+{
+    for (size_t i = 0; i < g->count; i++) {
+        if (g->desc[i] == desc) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void gen_types_reach(gen_types_t *g, const ProtobufCMessageDescriptor *desc)
+{
+    if (gen_types_find(g, desc) >= 0) {
+        return;
+    }
+    assert_true(g->count < GEN_TYPES_MAX);
+    g->desc[g->count++] = desc;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        if (desc->fields[i].type == PROTOBUF_C_TYPE_MESSAGE) {
+            gen_types_reach(g, desc->fields[i].descriptor);
+        }
+    }
+}
+
+/* Strings that jansson must escape or that must be repaired, and plain ones. */
+static const char *const gen_strings[] = {
+    "",
+    "a",
+    "visits",
+    "\xe5\xbc\xa0\xe4\xb8\x89",                         /* 张三 */
+    "\xe4\xbb\x8a\xe6\x97\xa5\xe8\xaf\x89\xe6\xb1\x82", /* 今日诉求 */
+    "quote \" and back\\slash",
+    "\x01\x02\x1f\b\f\n\r\t",
+    "/a/b/</script>",
+    "\x7f",
+    "\xe2\x80\xa8\xe2\x80\xa9", /* U+2028, U+2029: jansson writes them raw */
+    "\xf0\x9f\x98\x80",         /* an emoji, 4 bytes */
+    "\xff\xfe",
+    "a\xe2\x82",        /* a cut sequence */
+    "\xed\xa0\x80",     /* an encoded surrogate */
+    "\xc0\xaf",         /* an overlong '/' */
+    "\xf4\x90\x80\x80", /* above U+10FFFF */
+    "\\u0000",
+};
+
+/* One random character (1 to 4 bytes, never NUL) of a mix that stresses
+ * the escaping and the UTF-8 repair; returns its length. */
+static size_t gen_char(rng_t *r, char *out)
+{
+    static const char *const pieces[] = {
+        "\"",
+        "\\",
+        "/",
+        "\x7f",
+        "\xe4\xb8\xad",
+        "\xe2\x80\xa8",
+        "\xf0\x9f\x98\x80",
+        "\xe2\x82",
+        "\xed\xa0\x80",
+        "\xc3",
+        "\xc3\xa9",
+    };
+    switch (rng_below(r, 5)) {
+    case 0:
+        out[0] = (char)(1 + rng_below(r, 0x1f));
+        return 1;
+    case 1:
+        out[0] = (char)(0x80 + rng_below(r, 0x80));
+        return 1;
+    case 2: {
+        const char *p = pieces[rng_below(r, ZARRAY_LEN(pieces))];
+        size_t n = strlen(p);
+        memcpy(out, p, n);
+        return n;
+    }
+    default:
+        out[0] = (char)(0x20 + rng_below(r, 0x5f));
+        return 1;
+    }
+}
+
+static char *gen_string(rng_t *r)
+{
+    if (rng_chance(r, 40)) {
+        char *s = strdup(gen_strings[rng_below(r, ZARRAY_LEN(gen_strings))]);
+        assert_non_null(s);
+        return s;
+    }
+    char *s = malloc(GEN_STRING_CHARS_MAX * 4 + 1);
+    assert_non_null(s);
+    size_t chars = rng_below(r, GEN_STRING_CHARS_MAX + 1);
+    size_t len = 0;
+    for (size_t i = 0; i < chars; i++) {
+        len += gen_char(r, s + len);
+    }
+    s[len] = '\0';
+    return s;
+}
+
+static ProtobufCBinaryData gen_bytes(rng_t *r)
+{
+    ProtobufCBinaryData b = {.len = rng_below(r, GEN_BYTES_MAX + 1), .data = NULL};
+    if (b.len == 0 || rng_chance(r, 20)) {
+        return (ProtobufCBinaryData){.len = 0, .data = NULL};
+    }
+    b.data = malloc(b.len);
+    assert_non_null(b.data);
+    for (size_t i = 0; i < b.len; i++) {
+        b.data[i] = (uint8_t)rng_next(r);
+    }
+    return b;
+}
+
+static double gen_double(rng_t *r)
+{
+    static const double pool[] = {
+        0.0,
+        -0.0,
+        0.1,
+        0.5,
+        1.0,
+        -1.0,
+        100.0,
+        1e16,
+        1e17,
+        1e21,
+        1e300,
+        -1e300,
+        1e-300,
+        5e-324,
+        2.5e-5,
+        123456789.0,
+        9007199254740993.0,
+        DBL_MAX,
+        -DBL_MAX,
+        DBL_MIN,
+        NAN,
+        -NAN,
+        INFINITY,
+        -INFINITY,
+        0.30000000000000004,
+        1234.5678,
+    };
+    if (rng_chance(r, 30)) {
+        double d;
+        uint64_t bits = rng_next(r);
+        memcpy(&d, &bits, sizeof d);
+        return d;
+    }
+    if (rng_chance(r, 20)) {
+        return (double)(int64_t)rng_next(r) / (double)(1 + rng_below(r, 1000));
+    }
+    return pool[rng_below(r, ZARRAY_LEN(pool))];
+}
+
+static int64_t gen_i64(rng_t *r, int64_t min, int64_t max)
+{
+    switch (rng_below(r, 6)) {
+    case 0:
+        return min;
+    case 1:
+        return max;
+    case 2:
+        return 0;
+    case 3:
+        return (int64_t)rng_below(r, 2000) - 1000;
+    default: {
+        int64_t x = (int64_t)rng_next(r);
+        return x < min ? min : x > max ? max : x;
+    }
+    }
+}
+
+static uint64_t gen_u64(rng_t *r, uint64_t max)
+{
+    static const uint64_t pool[] = {0, 1, 9, 10, INT64_MAX, (uint64_t)INT64_MAX + 1, UINT64_MAX};
+    uint64_t x = rng_chance(r, 50) ? pool[rng_below(r, ZARRAY_LEN(pool))] : rng_next(r);
+    return x > max ? max : x;
+}
+
+/* A known value of the enum, or now and then a number it does not know. */
+static int gen_enum(rng_t *r, const ProtobufCEnumDescriptor *desc)
+{
+    static const int unknown[] = {-1, 999, INT32_MIN, INT32_MAX};
+    if (desc->n_values == 0 || rng_chance(r, 15)) {
+        return unknown[rng_below(r, ZARRAY_LEN(unknown))];
+    }
+    return desc->values[rng_below(r, desc->n_values)].value;
+}
+
+static ProtobufCMessage *gen_msg(rng_t *r, gen_types_t *g, const ProtobufCMessageDescriptor *desc,
+                                 const ProtobufCFieldDescriptor *force, int depth);
+
+/* A random value into the slot of one element of field f. */
+static void gen_slot(rng_t *r, gen_types_t *g, const ProtobufCFieldDescriptor *f, void *slot,
+                     int depth)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        *(int32_t *)slot = (int32_t)gen_i64(r, INT32_MIN, INT32_MAX);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        *(uint32_t *)slot = (uint32_t)gen_u64(r, UINT32_MAX);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        *(int64_t *)slot = gen_i64(r, INT64_MIN, INT64_MAX);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        *(uint64_t *)slot = gen_u64(r, UINT64_MAX);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        *(float *)slot = (float)gen_double(r);
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        *(double *)slot = gen_double(r);
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        *(protobuf_c_boolean *)slot = (protobuf_c_boolean)rng_below(r, 3); /* 2 is true too */
+        break;
+    case PROTOBUF_C_TYPE_ENUM:
+        *(int *)slot = gen_enum(r, f->descriptor);
+        break;
+    case PROTOBUF_C_TYPE_STRING:
+        *(char **)slot = gen_string(r);
+        break;
+    case PROTOBUF_C_TYPE_BYTES:
+        *(ProtobufCBinaryData *)slot = gen_bytes(r);
+        break;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        *(ProtobufCMessage **)slot =
+            depth < GEN_DEPTH_MAX ? gen_msg(r, g, f->descriptor, NULL, depth + 1) : NULL;
+        break;
+    }
+}
+
+static size_t gen_slot_bytes(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    default:
+        return 4;
+    }
+}
+
+/* 0 to GEN_REPEATED_MAX elements; a message array may hold a NULL element,
+ * which only a hand-built message can (JSON null). */
+static void gen_repeated(rng_t *r, gen_types_t *g, ProtobufCMessage *m,
+                         const ProtobufCFieldDescriptor *f, int depth)
+{
+    size_t n = rng_chance(r, 25) ? 0 : 1 + rng_below(r, GEN_REPEATED_MAX);
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth >= GEN_DEPTH_MAX) {
+        n = 0;
+    }
+    size_t elem = gen_slot_bytes(f->type);
+    char *arr = n > 0 ? calloc(n, elem) : NULL;
+    assert_true(n == 0 || arr != NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && rng_chance(r, 3)) {
+            continue; /* NULL */
+        }
+        gen_slot(r, g, f, arr + i * elem, depth);
+    }
+    *(size_t *)((char *)m + f->quantifier_offset) = n;
+    *(char **)((char *)m + f->offset) = arr;
+}
+
+/* The member of the oneof whose case sits at quantifier_offset q: force when
+ * it is one of them, else one at random or none. */
+static const ProtobufCFieldDescriptor *gen_oneof_pick(rng_t *r,
+                                                      const ProtobufCMessageDescriptor *desc,
+                                                      unsigned q,
+                                                      const ProtobufCFieldDescriptor *force)
+{
+    const ProtobufCFieldDescriptor *members[256];
+    size_t n = 0;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->quantifier_offset == q) {
+            if (f == force) {
+                return f;
+            }
+            assert_true(n < ZARRAY_LEN(members));
+            members[n++] = f;
+        }
+    }
+    return rng_chance(r, 15) ? NULL : members[rng_below(r, n)];
+}
+
+/* A message of type desc (malloc'd as the unpacker would, so that
+ * free_unpacked frees it): every field random, messages NULL now and then,
+ * one member (or none) of each oneof. */
+static ProtobufCMessage *gen_msg(rng_t *r, gen_types_t *g, const ProtobufCMessageDescriptor *desc,
+                                 const ProtobufCFieldDescriptor *force, int depth)
+{
+    if (force == NULL && depth > 1 && rng_chance(r, 20)) {
+        return NULL;
+    }
+    int k = gen_types_find(g, desc);
+    assert_true(k >= 0);
+    g->made[k]++;
+    ProtobufCMessage *m = malloc(desc->sizeof_message);
+    assert_non_null(m);
+    protobuf_c_message_init(desc, m);
+    unsigned oneofs_done[GEN_ONEOFS_MAX]; /* their case's offsets */
+    size_t oneof_count = 0;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        char *base = (char *)m;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            bool done = false;
+            for (size_t j = 0; j < oneof_count; j++) {
+                done = done || oneofs_done[j] == f->quantifier_offset;
+            }
+            if (done) {
+                continue; /* decided at its first member */
+            }
+            assert_true(oneof_count < GEN_ONEOFS_MAX);
+            oneofs_done[oneof_count++] = f->quantifier_offset;
+            const ProtobufCFieldDescriptor *pick =
+                gen_oneof_pick(r, desc, f->quantifier_offset, force);
+            if (pick != NULL) {
+                gen_slot(r, g, pick, base + pick->offset, depth);
+                *(uint32_t *)(base + f->quantifier_offset) = pick->id;
+            }
+        } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            gen_repeated(r, g, m, f, depth);
+        } else {
+            gen_slot(r, g, f, base + f->offset, depth);
+            if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+                f->type != PROTOBUF_C_TYPE_STRING) {
+                *(protobuf_c_boolean *)(base + f->quantifier_offset) = rng_chance(r, 50);
+            }
+        }
+    }
+    return m;
+}
+
+/* The text must be json_dumps(zjson_from_msg(m), JSON_COMPACT), and each
+ * field alone the dump of its value in that tree (absent: ZE_NOT_FOUND). */
+static void expect_same_text(const ProtobufCMessage *m)
+{
+    json_t *tree = zjson_from_msg(m);
+    assert_non_null(tree);
+    char *want = json_dumps(tree, JSON_COMPACT);
+    assert_non_null(want);
+    size_t len = 0;
+    char *got = zjson_text_from_msg(m, &len);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_int_equal(len, strlen(want));
+    free(got);
+    free(want);
+    for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+        json_t *v = json_object_get(tree, f->name);
+        char *text = (char *)1;
+        int rc = zjson_text_from_field(m, f, &text, &len);
+        if (v == NULL) {
+            assert_int_equal(rc, ZE_NOT_FOUND);
+            assert_null(text);
+            continue;
+        }
+        assert_int_equal(rc, ZE_OK);
+        char *one = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(one);
+        assert_string_equal(text, one);
+        assert_int_equal(len, strlen(one));
+        free(one);
+        free(text);
+    }
+    json_decref(tree);
+}
+
+/* Makes and checks the messages of one root type; returns how many. */
+static size_t check_root(rng_t *r, gen_types_t *g, const ProtobufCMessageDescriptor *root)
+{
+    const ProtobufCFieldDescriptor *members[256];
+    size_t n_members = 0;
+    for (unsigned i = 0; i < root->n_fields; i++) {
+        if (root->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            assert_true(n_members < ZARRAY_LEN(members));
+            members[n_members++] = &root->fields[i];
+        }
+    }
+    size_t count = n_members * GEN_PER_MEMBER;
+    count = count > GEN_PER_ROOT_MIN ? count : GEN_PER_ROOT_MIN;
+    for (size_t i = 0; i < count; i++) {
+        const ProtobufCFieldDescriptor *force = n_members > 0 ? members[i % n_members] : NULL;
+        ProtobufCMessage *m = gen_msg(r, g, root, force, 1);
+        expect_same_text(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    return count;
+}
+
+static void test_json_text_matches_jansson(void **state)
+{
+    /* Goal: for thousands of random messages of every type reachable from
+     * Command, Reply and Event (and the hand-built scalars, for the types
+     * zhili.proto does not use), zjson_text_from_msg writes exactly the
+     * bytes of json_dumps(zjson_from_msg(m), JSON_COMPACT), and
+     * zjson_text_from_field exactly each field's value. Fixed seed. */
+    (void)state;
+    static const ProtobufCMessageDescriptor *const roots[] = {
+        &zhili__v1__command__descriptor,
+        &zhili__v1__reply__descriptor,
+        &zhili__v1__event__descriptor,
+        &scalars_descriptor,
+    };
+    static gen_types_t g;
+    memset(&g, 0, sizeof g);
+    for (size_t i = 0; i < ZARRAY_LEN(roots); i++) {
+        gen_types_reach(&g, roots[i]);
+    }
+    rng_t r = {.state = UINT64_C(20261126)};
+    size_t made = 0;
+    for (size_t i = 0; i < ZARRAY_LEN(roots); i++) {
+        made += check_root(&r, &g, roots[i]);
+    }
+    assert_true(made >= 2000);
+    for (size_t k = 0; k < g.count; k++) {
+        if (g.made[k] == 0) {
+            fail_msg("no message of type %s was made", g.desc[k]->name);
+        }
+    }
+}
+
+/* A hand-built recursive message, for the depth limit (zhili.proto has no
+ * recursive type): a child, an array of kids and an array of numbers. */
+typedef struct node {
+    ProtobufCMessage base;
+    struct node *child;
+    size_t n_kids;
+    struct node **kids;
+    size_t n_nums;
+    int64_t *nums;
+} node_t;
+
+static const ProtobufCMessageDescriptor node_descriptor;
+
+static void node_init(ProtobufCMessage *msg)
+{
+    static const node_t init = {.base = PROTOBUF_C_MESSAGE_INIT(&node_descriptor)};
+    memcpy(msg, &init, sizeof init);
+}
+
+static const ProtobufCFieldDescriptor node_fields[] = {
+    {.name = "child",
+     .id = 1,
+     .label = PROTOBUF_C_LABEL_NONE,
+     .type = PROTOBUF_C_TYPE_MESSAGE,
+     .offset = offsetof(node_t, child),
+     .descriptor = &node_descriptor},
+    {.name = "kids",
+     .id = 2,
+     .label = PROTOBUF_C_LABEL_REPEATED,
+     .type = PROTOBUF_C_TYPE_MESSAGE,
+     .quantifier_offset = offsetof(node_t, n_kids),
+     .offset = offsetof(node_t, kids),
+     .descriptor = &node_descriptor},
+    {.name = "nums",
+     .id = 3,
+     .label = PROTOBUF_C_LABEL_REPEATED,
+     .type = PROTOBUF_C_TYPE_INT64,
+     .quantifier_offset = offsetof(node_t, n_nums),
+     .offset = offsetof(node_t, nums)},
+};
+static const unsigned node_by_name[] = {0, 1, 2};
+static const ProtobufCIntRange node_ranges[] = {{1, 0}, {0, 3}};
+
+static const ProtobufCMessageDescriptor node_descriptor = {
+    .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    .name = "zhili.test.Node",
+    .short_name = "Node",
+    .c_name = "node_t",
+    .package_name = "zhili.test",
+    .sizeof_message = sizeof(node_t),
+    .n_fields = ZARRAY_LEN(node_fields),
+    .fields = node_fields,
+    .fields_sorted_by_name = node_by_name,
+    .n_field_ranges = 1,
+    .field_ranges = node_ranges,
+    .message_init = node_init,
+};
+
+/* Both writers agree on m: the same text, or both NULL. Returns whether
+ * there was a text. */
+static bool same_text_or_none(const ProtobufCMessage *m)
+{
+    json_t *tree = zjson_from_msg(m);
+    char *want = tree != NULL ? json_dumps(tree, JSON_COMPACT) : NULL;
+    json_decref(tree);
+    size_t len = 99;
+    char *got = zjson_text_from_msg(m, &len);
+    if (want == NULL) {
+        assert_null(got);
+    } else {
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        assert_int_equal(len, strlen(want));
+    }
+    free(want);
+    free(got);
+    return want != NULL;
+}
+
+static void test_json_text_depth_limit(void **state)
+{
+    /* Goal: the text writer stops at exactly the depth where zjson_from_msg
+     * does (an object or array deeper than ZCODEC_JSON_DEPTH_MAX), through
+     * message fields and through arrays, also for one field alone. */
+    (void)state;
+    node_t nodes[ZCODEC_JSON_DEPTH_MAX + 2];
+    for (size_t i = 0; i < ZARRAY_LEN(nodes); i++) {
+        node_init(&nodes[i].base);
+    }
+    /* A chain of n nodes through child: node n sits at depth n, and its
+     * (always written) nums array at depth n + 1. */
+    for (size_t n = 2; n <= ZARRAY_LEN(nodes); n++) {
+        for (size_t i = 0; i + 1 < n; i++) {
+            nodes[i].child = &nodes[i + 1];
+        }
+        nodes[n - 1].child = NULL;
+        bool written = same_text_or_none(&nodes[0].base);
+        assert_int_equal(written, n + 1 <= ZCODEC_JSON_DEPTH_MAX);
+        char *text = (char *)1;
+        int rc = zjson_text_from_field(&nodes[0].base, &node_fields[0], &text, NULL);
+        assert_int_equal(rc, written ? ZE_OK : ZE_INTERNAL);
+        assert_true(written ? text != NULL : text == NULL);
+        free(text);
+    }
+    /* Through arrays: each level adds an array and an object. */
+    node_t *kid_of[ZCODEC_JSON_DEPTH_MAX];
+    for (size_t i = 0; i < ZARRAY_LEN(nodes); i++) {
+        node_init(&nodes[i].base);
+    }
+    for (size_t i = 0; i < ZARRAY_LEN(kid_of); i++) {
+        kid_of[i] = &nodes[i + 1];
+    }
+    for (size_t n = 1; n < ZARRAY_LEN(kid_of); n++) {
+        for (size_t i = 0; i < ZARRAY_LEN(kid_of); i++) {
+            nodes[i].n_kids = i < n ? 1 : 0;
+            nodes[i].kids = i < n ? &kid_of[i] : NULL;
+        }
+        /* Node n is at depth 2n + 1, its arrays at 2n + 2. */
+        assert_int_equal(same_text_or_none(&nodes[0].base), 2 * n + 2 <= ZCODEC_JSON_DEPTH_MAX);
+    }
+}
+
+static void test_json_text_null_and_huge(void **state)
+{
+    /* Goal: a NULL element of a message array is null in both writers;
+     * bytes too large for their base64 to be made fail both writers alike
+     * (NULL, nothing leaked) instead of wrapping a size, the text writer
+     * before it allocates. */
+    (void)state;
+    node_t top, kid;
+    node_init(&top.base);
+    node_init(&kid.base);
+    node_t *kids[] = {NULL, &kid, NULL};
+    top.n_kids = ZARRAY_LEN(kids);
+    top.kids = kids;
+    assert_true(same_text_or_none(&top.base));
+    char *text = zjson_text_from_msg(&top.base, NULL);
+    assert_string_equal(text, "{\"kids\":[null,{\"kids\":[],\"nums\":[]},null],\"nums\":[]}");
+    free(text);
+
+    static uint8_t byte;
+    Zhili__Test__AppliedState applied = ZHILI__TEST__APPLIED_STATE__INIT;
+    applied.digest.data = &byte; /* never read: the sizes are refused first */
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(applied.base.descriptor, "digest");
+    /* The tree refuses sizes whose base64 size would wrap before it
+     * allocates; below that, malloc says no (and a sanitizer would abort). */
+    const size_t huge[] = {SIZE_MAX / 3, SIZE_MAX / 2 + 1, SIZE_MAX};
+    for (size_t i = 0; i < ZARRAY_LEN(huge); i++) {
+        applied.digest.len = huge[i];
+        if (huge[i] > SIZE_MAX / 2) {
+            assert_null(zjson_from_msg(&applied.base));
+        }
+        assert_null(zjson_text_from_msg(&applied.base, NULL));
+        text = (char *)1;
+        assert_int_equal(zjson_text_from_field(&applied.base, f, &text, NULL), ZE_INTERNAL);
+        assert_null(text);
+    }
+}
+
+static void test_json_text_reply_result(void **state)
+{
+    /* Goal: what the gateway answers with: a Reply's result member alone,
+     * found from result_case, is the member's own text; a Reply without a
+     * result (or with a NULL one) is ZE_NOT_FOUND. */
+    (void)state;
+    Zhili__Test__CounterValue value = ZHILI__TEST__COUNTER_VALUE__INIT;
+    value.name = "visits";
+    value.value = 5;
+    value.adds = UINT64_MAX;
+    Zhili__V1__Reply reply = ZHILI__V1__REPLY__INIT;
+    reply.request_id = "r-1";
+    reply.result_case = ZHILI__V1__REPLY__RESULT_COUNTER;
+    reply.counter = &value;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(reply.base.descriptor, reply.result_case);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(zjson_text_from_field(&reply.base, f, &text, &len), ZE_OK);
+    const char *want = "{\"name\":\"visits\",\"value\":5,\"adds\":\"18446744073709551615\"}";
+    assert_string_equal(text, want);
+    assert_int_equal(len, strlen(want));
+    free(text);
+    char *alone = zjson_text_from_msg(&value.base, &len);
+    assert_string_equal(alone, want);
+    free(alone);
+
+    reply.counter = NULL;
+    text = (char *)1;
+    assert_int_equal(zjson_text_from_field(&reply.base, f, &text, &len), ZE_NOT_FOUND);
+    assert_null(text);
+    reply.result_case = ZHILI__V1__REPLY__RESULT__NOT_SET;
+    f = protobuf_c_message_descriptor_get_field(reply.base.descriptor, reply.result_case);
+    assert_null(f);
+    assert_int_equal(zjson_text_from_field(&reply.base, f, &text, &len), ZE_NOT_FOUND);
+    /* A member of the oneof that is not the one set. */
+    reply.result_case = ZHILI__V1__REPLY__RESULT_COUNTER;
+    reply.counter = &value;
+    f = protobuf_c_message_descriptor_get_field_by_name(reply.base.descriptor, "stats");
+    assert_int_equal(zjson_text_from_field(&reply.base, f, &text, &len), ZE_NOT_FOUND);
+    assert_null(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1062,6 +1753,10 @@ int main(void)
         cmocka_unit_test(test_json_depth_limit),
         cmocka_unit_test(test_json_utf8),
         cmocka_unit_test(test_json_partial_free),
+        cmocka_unit_test(test_json_text_matches_jansson),
+        cmocka_unit_test(test_json_text_depth_limit),
+        cmocka_unit_test(test_json_text_null_and_huge),
+        cmocka_unit_test(test_json_text_reply_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
