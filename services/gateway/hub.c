@@ -129,17 +129,17 @@ static void hev_render(hev_t *h, const Zhili__V1__Event *ev)
     }
     Zhili__V1__Event *own = ev == NULL ? unpack_event(h->raw, h->raw_len) : NULL;
     const Zhili__V1__Event *use = ev != NULL ? ev : own;
-    json_t *j = use != NULL ? zjson_from_msg(&use->base) : NULL;
-    h->json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
+    size_t len = 0;
+    h->json = use != NULL ? zjson_text_from_msg(&use->base, &len) : NULL;
     if (own != NULL) {
         zhili__v1__event__free_unpacked(own, NULL);
     }
     if (h->json == NULL) {
         h->json = strdup("{}");
         ZASSERT(h->json != NULL);
+        len = 2;
     }
-    h->json_len = strlen(h->json);
+    h->json_len = len;
 }
 
 static void hev_free(hev_t *h)
