@@ -396,11 +396,11 @@ int zbus_call(zbus_client_t *self, const char *service, Zhili__V1__Command *cmd,
                  * shortly, and keep its sentence in case time runs out. */
                 resend_at = zclock_mono_ms() + 100;
                 if (last_unavailable != NULL) {
-                    zhili__v1__reply__free_unpacked(last_unavailable, NULL);
+                    zcodec_free(&last_unavailable->base);
                 }
                 last_unavailable = r;
             } else {
-                zhili__v1__reply__free_unpacked(r, NULL);
+                zcodec_free(&r->base);
             }
             r = NULL;
         }
@@ -412,7 +412,7 @@ done:
         rc = 0;
     }
     if (last_unavailable != NULL) {
-        zhili__v1__reply__free_unpacked(last_unavailable, NULL);
+        zcodec_free(&last_unavailable->base);
     }
     free(buf);
     cmd->request_id = orig_id;

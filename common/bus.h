@@ -116,7 +116,8 @@ int zbus_client_send(zbus_client_t *self, const char *service, const char *reque
                      int64_t deadline_ms, const uint8_t *cmd, size_t cmd_len);
 
 /* Receive one reply without blocking. 0 with *reply (caller frees with
- * zhili__v1__reply__free_unpacked(*reply, NULL)); ZE_AGAIN when none waits;
+ * zcodec_free(&(*reply)->base), or zhili__v1__reply__free_unpacked(*reply,
+ * NULL) which visits every result member); ZE_AGAIN when none waits;
  * ZE_INVALID for a malformed reply (logged, dropped). A broker 'E' message is
  * returned as a Reply with status INTERNAL and the broker's sentence. */
 int zbus_client_recv(zbus_client_t *self, Zhili__V1__Reply **reply);

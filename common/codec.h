@@ -32,6 +32,19 @@
  * larger than the protobuf form of the same message. */
 #define ZCODEC_JSON_BYTES_MAX (4u * ZCODEC_MSG_BYTES_MAX)
 
+/* Envelopes (codec.c explains): a message whose descriptor has one oneof of
+ * at least ZCODEC_ONEOF_BIG_MEMBERS members, like Command, Reply and Event, is
+ * sized, packed, unpacked and freed without protobuf-c's walk over every
+ * member. A descriptor over any of these bounds takes protobuf-c's paths. */
+#define ZCODEC_ONEOF_BIG_MEMBERS 9    /* members that make a oneof big */
+#define ZCODEC_ENVELOPE_FIELDS_MAX 32 /* fields outside the big oneof */
+#define ZCODEC_ENVELOPE_BYTES_MAX 512 /* the C struct, copied on the stack to pack */
+#define ZCODEC_ENVELOPES_MAX 8        /* envelope descriptors in one process */
+/* Descriptors of ZCODEC_ONEOF_BIG_MEMBERS fields or more remembered, as
+ * envelopes or not. */
+#define ZCODEC_DESCS_SEEN_MAX 64
+_Static_assert(ZCODEC_ENVELOPES_MAX <= ZCODEC_DESCS_SEEN_MAX, "an envelope is a seen descriptor");
+
 /* Serialize into a malloc'd buffer the caller frees. ZE_INVALID when the packed
  * size exceeds max_bytes (0 = ZCODEC_MSG_BYTES_MAX), checked before
  * allocating; ZE_INTERNAL when out of memory. */
@@ -39,9 +52,17 @@ int zcodec_pack(const ProtobufCMessage *msg, size_t max_bytes, uint8_t **out, si
 
 /* Parse bytes. ZE_INVALID when len exceeds max_bytes (0 = ZCODEC_MSG_BYTES_MAX)
  * or the bytes are not a valid message. The caller frees *out with
- * protobuf_c_message_free_unpacked(*out, NULL). */
+ * zcodec_free(*out), or protobuf_c_message_free_unpacked(*out, NULL) (also
+ * through the generated *_free_unpacked): the message is allocated with
+ * malloc exactly as protobuf-c's unpacker allocates it. */
 int zcodec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                   size_t max_bytes, ProtobufCMessage **out);
+
+/* Frees a message made by zcodec_unpack or zjson_to_msg (or any message
+ * allocated with malloc the way protobuf-c's unpacker does), like
+ * protobuf_c_message_free_unpacked(msg, NULL) but, for an envelope, without
+ * visiting every member of its big oneof. NULL is a no-op. */
+void zcodec_free(ProtobufCMessage *msg);
 
 /* Message -> new JSON object (caller decrefs); NULL only when out of memory,
  * or when nesting exceeds ZCODEC_JSON_DEPTH_MAX (possible only with a
@@ -71,7 +92,7 @@ int zjson_text_from_field(const ProtobufCMessage *msg, const ProtobufCFieldDescr
                           char **out, size_t *len);
 
 /* JSON object -> new message of type desc, allocated with malloc so that
- * protobuf_c_message_free_unpacked(*out, NULL) frees it. On error returns
+ * zcodec_free(*out) or protobuf_c_message_free_unpacked(*out, NULL) frees it. On error returns
  * ZE_INVALID, *out is NULL, err holds "path: reason" and field (may be NULL)
  * the dotted path of the offending field (for an unknown key, the path
  * includes the key while err names its parent). err and field may be NULL.

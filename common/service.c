@@ -165,7 +165,7 @@ static void job_send_reply(zsvc_t *s, job_t *job)
 static void job_free(job_t *job)
 {
     if (job->cmd != NULL) {
-        zhili__v1__command__free_unpacked(job->cmd, NULL);
+        zcodec_free(&job->cmd->base);
         job->cmd = NULL;
     }
     free(job->reply);
@@ -245,7 +245,7 @@ static void on_request(zsvc_t *s, zbus_frames_t *f)
                      (s->spec->is_query != NULL && s->spec->is_query(job->cmd));
         return;
     }
-    zhili__v1__command__free_unpacked(job->cmd, NULL);
+    zcodec_free(&job->cmd->base);
     job->cmd = NULL;
 }
 
@@ -359,7 +359,7 @@ static void inev_push(zsvc_t *s, int source, Zhili__V1__Event *ev)
             s->events_dropped_total++;
             src->gap = true;
         }
-        zhili__v1__event__free_unpacked(ev, NULL);
+        zcodec_free(&ev->base);
         return;
     }
     s->inevs[s->inev_count].ev = ev;
@@ -404,7 +404,7 @@ static void on_live(zsvc_t *s, zbus_frames_t *f)
     if (ev == NULL || strcmp(ev->source, src->name) != 0) {
         zlog(ZLOG_WARN, "malformed_event", "source", src->name, NULL);
         if (ev != NULL) {
-            zhili__v1__event__free_unpacked(ev, NULL);
+            zcodec_free(&ev->base);
         }
         return;
     }
@@ -413,7 +413,7 @@ static void on_live(zsvc_t *s, zbus_frames_t *f)
     }
     if (src->replay_inflight || src->gap) {
         /* Behind: the replay brings these in order; holding them is wasted work. */
-        zhili__v1__event__free_unpacked(ev, NULL);
+        zcodec_free(&ev->base);
         return;
     }
     inev_push(s, i, ev);
@@ -487,7 +487,7 @@ static void on_replay_result(zsvc_t *s, source_t *src, Zhili__V1__Reply *r)
         if (ev == NULL || strcmp(ev->source, src->name) != 0) {
             zlog(ZLOG_ERROR, "malformed_replay", "source", src->name, NULL);
             if (ev != NULL) {
-                zhili__v1__event__free_unpacked(ev, NULL);
+                zcodec_free(&ev->base);
             }
             break;
         }
@@ -501,7 +501,7 @@ static void drain_client(zsvc_t *s)
     while (s->client != NULL && zbus_client_recv(s->client, &r) != ZE_AGAIN) {
         if (r == NULL || zsvc_async_on_reply(s, r)) {
             if (r != NULL) {
-                zhili__v1__reply__free_unpacked(r, NULL);
+                zcodec_free(&r->base);
                 r = NULL;
             }
             continue;
@@ -512,7 +512,7 @@ static void drain_client(zsvc_t *s)
                 on_replay_result(s, src, r);
             }
         }
-        zhili__v1__reply__free_unpacked(r, NULL);
+        zcodec_free(&r->base);
         r = NULL;
     }
 }
@@ -1183,7 +1183,7 @@ static void run_once(zsvc_t *s, bool tick)
     }
     s->job_count = 0;
     for (size_t i = 0; i < s->inev_count; i++) {
-        zhili__v1__event__free_unpacked(s->inevs[i].ev, NULL);
+        zcodec_free(&s->inevs[i].ev->base);
     }
     s->inev_count = 0;
     batch_reset(s);
