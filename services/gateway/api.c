@@ -413,7 +413,7 @@ static void command_route(zgw_t *gw, zhttp_req_t *req, const zgw_route_t *route,
     memcpy(p->actor_id, who->token_id, sizeof p->actor_id);
     p->call = zgw_bus_call(gw->bus, route->service, cmd, (int)gw->cfg.call_timeout_ms, on_reply, p);
     cmd->actor = claimed;
-    zhili__v1__command__free_unpacked(cmd, NULL);
+    zcodec_free(&cmd->base);
     if (p->call == 0) {
         free(p);
         respond_error(gw, req, 503, "unavailable", "the gateway has too many requests in flight",

@@ -231,7 +231,7 @@ static int drain_cmd_one(zgw_bus_t *b)
         ProtobufCMessage *m = NULL;
         if (zcodec_unpack(&zhili__v1__reply__descriptor, d, len, 0, &m) == 0) {
             deliver_reply(b, (Zhili__V1__Reply *)m);
-            protobuf_c_message_free_unpacked(m, NULL);
+            zcodec_free(m);
         } else {
             b->stats.malformed_total++;
         }

@@ -132,7 +132,7 @@ static void hev_render(hev_t *h, const Zhili__V1__Event *ev)
     size_t len = 0;
     h->json = use != NULL ? zjson_text_from_msg(&use->base, &len) : NULL;
     if (own != NULL) {
-        zhili__v1__event__free_unpacked(own, NULL);
+        zcodec_free(&own->base);
     }
     if (h->json == NULL) {
         h->json = strdup("{}");
@@ -271,7 +271,7 @@ static void on_hub_replay(void *ctx, const Zhili__V1__Reply *r)
             ring_append(h, s, hev_new(ev, r->replay->events[k].data, r->replay->events[k].len));
         }
         if (ev != NULL) {
-            zhili__v1__event__free_unpacked(ev, NULL);
+            zcodec_free(&ev->base);
         }
     }
     if (s->known_last > s->last) {
@@ -330,7 +330,7 @@ void zgw_hub_on_event(void *ctx, const char *topic, size_t topic_len, const void
         }
     }
     if (ev != NULL) {
-        zhili__v1__event__free_unpacked(ev, NULL);
+        zcodec_free(&ev->base);
     }
 }
 
@@ -495,7 +495,7 @@ static void on_client_fetch(void *ctx, const Zhili__V1__Reply *r)
                 hev_free(&h);
             }
             if (ev != NULL) {
-                zhili__v1__event__free_unpacked(ev, NULL);
+                zcodec_free(&ev->base);
             }
         }
     }
