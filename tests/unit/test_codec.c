@@ -126,6 +126,24 @@ typedef struct {
     int32_t s32;
 } scalars_t;
 
+/* A hand-made message type of this file: prefix_t, prefix_fields,
+ * prefix_by_name, prefix_ranges (n_ranges of them) and prefix_init. */
+#define TEST_DESCRIPTOR(prefix, Name, n_ranges)                                                    \
+    static const ProtobufCMessageDescriptor prefix##_descriptor = {                                \
+        .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,                                             \
+        .name = "zhili.test." #Name,                                                               \
+        .short_name = #Name,                                                                       \
+        .c_name = #prefix "_t",                                                                    \
+        .package_name = "zhili.test",                                                              \
+        .sizeof_message = sizeof(prefix##_t),                                                      \
+        .n_fields = ZARRAY_LEN(prefix##_fields),                                                   \
+        .fields = prefix##_fields,                                                                 \
+        .fields_sorted_by_name = prefix##_by_name,                                                 \
+        .n_field_ranges = n_ranges,                                                                \
+        .field_ranges = prefix##_ranges,                                                           \
+        .message_init = prefix##_init,                                                             \
+    }
+
 static const ProtobufCMessageDescriptor scalars_descriptor;
 
 static void scalars_init(ProtobufCMessage *msg)
@@ -160,20 +178,7 @@ static const ProtobufCFieldDescriptor scalars_fields[] = {
 static const unsigned scalars_by_name[] = {4, 3, 2, 5, 0, 9, 8, 6, 7, 10, 1};
 static const ProtobufCIntRange scalars_ranges[] = {{1, 0}, {0, 11}};
 
-static const ProtobufCMessageDescriptor scalars_descriptor = {
-    .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-    .name = "zhili.test.Scalars",
-    .short_name = "Scalars",
-    .c_name = "scalars_t",
-    .package_name = "zhili.test",
-    .sizeof_message = sizeof(scalars_t),
-    .n_fields = ZARRAY_LEN(scalars_fields),
-    .fields = scalars_fields,
-    .fields_sorted_by_name = scalars_by_name,
-    .n_field_ranges = 1,
-    .field_ranges = scalars_ranges,
-    .message_init = scalars_init,
-};
+TEST_DESCRIPTOR(scalars, Scalars, 1);
 
 /* Enums whose CamelCase names exercise the prefix rule. */
 static const ProtobufCEnumValue urgency_values[] = {
@@ -1566,20 +1571,7 @@ static const ProtobufCFieldDescriptor node_fields[] = {
 static const unsigned node_by_name[] = {0, 1, 2};
 static const ProtobufCIntRange node_ranges[] = {{1, 0}, {0, 3}};
 
-static const ProtobufCMessageDescriptor node_descriptor = {
-    .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-    .name = "zhili.test.Node",
-    .short_name = "Node",
-    .c_name = "node_t",
-    .package_name = "zhili.test",
-    .sizeof_message = sizeof(node_t),
-    .n_fields = ZARRAY_LEN(node_fields),
-    .fields = node_fields,
-    .fields_sorted_by_name = node_by_name,
-    .n_field_ranges = 1,
-    .field_ranges = node_ranges,
-    .message_init = node_init,
-};
+TEST_DESCRIPTOR(node, Node, 1);
 
 /* Both writers agree on m: the same text, or both NULL. Returns whether
  * there was a text. */
@@ -2296,20 +2288,7 @@ static const ProtobufCFieldDescriptor kinds_fields[] = {
 static const unsigned kinds_by_name[] = {12, 1, 8, 11, 6, 9, 7, 5, 2, 0, 10, 3, 13, 14, 4};
 static const ProtobufCIntRange kinds_ranges[] = {{1, 0}, {10, 2}, {30, 14}, {0, 15}};
 
-static const ProtobufCMessageDescriptor kinds_descriptor = {
-    .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-    .name = "zhili.test.Kinds",
-    .short_name = "Kinds",
-    .c_name = "kinds_t",
-    .package_name = "zhili.test",
-    .sizeof_message = sizeof(kinds_t),
-    .n_fields = ZARRAY_LEN(kinds_fields),
-    .fields = kinds_fields,
-    .fields_sorted_by_name = kinds_by_name,
-    .n_field_ranges = 3,
-    .field_ranges = kinds_ranges,
-    .message_init = kinds_init,
-};
+TEST_DESCRIPTOR(kinds, Kinds, 3);
 
 /* Packs a kinds_t from several threads at once: the first use of its
  * descriptor is learned concurrently. */
