@@ -77,7 +77,9 @@ int zsvc_fail(zsvc_ctx_t *ctx, int code, const char *field, const char *fmt, ...
     return code;
 }
 
-static void outev_push(zsvc_t *s, const char *topic, uint8_t *data, size_t len, uint64_t seq)
+/* Queue an event for publishing after commit; its topic is
+ * "<service>.<type>", cut to fit (names are short; the cut is never reached). */
+static void outev_push(zsvc_t *s, const char *type, uint8_t *data, size_t len, uint64_t seq)
 {
     if (s->outev_count == s->outev_cap) {
         s->outev_cap = s->outev_cap ? s->outev_cap * 2 : 1024;
@@ -85,7 +87,12 @@ static void outev_push(zsvc_t *s, const char *topic, uint8_t *data, size_t len, 
         ZASSERT(s->outevs != NULL);
     }
     outev_t *o = &s->outevs[s->outev_count++];
-    snprintf(o->topic, sizeof o->topic, "%s", topic);
+    size_t name_len = strnlen(s->name, sizeof o->topic - 2);
+    size_t type_len = strnlen(type, sizeof o->topic - 2 - name_len);
+    memcpy(o->topic, s->name, name_len);
+    o->topic[name_len] = '.';
+    memcpy(o->topic + name_len + 1, type, type_len);
+    o->topic[name_len + 1 + type_len] = '\0';
     o->data = data;
     o->len = len;
     o->seq = seq;
@@ -129,9 +136,7 @@ uint64_t zsvc_emit(zsvc_ctx_t *ctx, const char *type, const char *area,
         return 0;
     }
     ztxn_outbox_put(ctx->txn, ev.seq, buf, len);
-    char topic[ZBUS_TOPIC_BYTES_MAX];
-    snprintf(topic, sizeof topic, "%s.%s", s->name, type);
-    outev_push(s, topic, buf, len, ev.seq);
+    outev_push(s, type, buf, len, ev.seq);
     s->events_emitted_total++;
     return ev.seq;
 }

@@ -376,8 +376,11 @@ static Zhili__V1__Command *build_command(zhttp_req_t *req, const zgw_route_t *ro
         }
         json_object_set_new(body, name, json_string(value));
     }
-    json_t *cmd = json_pack("{s:s, s:s, s:o}", "request_id", rid, "area", area, route->command,
-                            body);
+    /* Built by hand: json_pack's format parsing was 6% of a write request. */
+    json_t *cmd = json_object();
+    json_object_set_new_nocheck(cmd, "request_id", json_string_nocheck(rid));
+    json_object_set_new_nocheck(cmd, "area", json_string_nocheck(area));
+    json_object_set_new_nocheck(cmd, route->command, body);
     ProtobufCMessage *m = NULL;
     char err[ZCODEC_ERR_BYTES], field[ZCODEC_ERR_BYTES];
     int rc = zjson_to_msg(cmd, &zhili__v1__command__descriptor, &m, err, field);
