@@ -537,6 +537,36 @@ static int record_scan(const uint8_t *data, size_t len, size_t at, record_t *r)
     return -1;
 }
 
+int zcodec_peek(const uint8_t *data, size_t len, zcodec_field_t *fields, size_t n)
+{
+    ZASSERT(data != NULL || len == 0);
+    for (size_t k = 0; k < n; k++) {
+        fields[k].found = false;
+    }
+    size_t at = 0;
+    while (at < len) {
+        record_t r;
+        if (record_scan(data, len, at, &r) != 0) {
+            return ZE_INVALID;
+        }
+        for (size_t k = 0; k < n; k++) {
+            zcodec_field_t *f = &fields[k];
+            if (f->id != r.id) {
+                continue;
+            }
+            if (r.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+                *f = (zcodec_field_t){f->id, true, data + r.value, r.end - r.value, 0};
+            } else if (r.wire_type == PROTOBUF_C_WIRE_TYPE_VARINT) {
+                uint64_t v = 0;
+                varint_scan(data, len, r.value, SCAN_VARINT_BYTES_MAX, &v);
+                *f = (zcodec_field_t){f->id, true, NULL, 0, v};
+            }
+        }
+        at = r.end;
+    }
+    return ZE_OK;
+}
+
 /* Whether id numbers one of the fields outside the big oneof: a bit for the
  * low numbers, else a scan (envelopes have few such fields); either costs
  * less than protobuf-c's lookup by number. */

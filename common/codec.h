@@ -23,7 +23,9 @@
 
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define ZCODEC_MSG_BYTES_MAX (4u << 20)  /* one protobuf message on the bus */
 #define ZCODEC_JSON_DEPTH_MAX 32
@@ -44,6 +46,24 @@
  * envelopes or not. */
 #define ZCODEC_DESCS_SEEN_MAX 64
 _Static_assert(ZCODEC_ENVELOPES_MAX <= ZCODEC_DESCS_SEEN_MAX, "an envelope is a seen descriptor");
+
+/* One top-level field of packed protobuf bytes, read in place. */
+typedef struct {
+    uint32_t id;         /* in: the field number */
+    bool found;          /* out: a record with that number was met */
+    const uint8_t *data; /* out, length-delimited records: the value's bytes */
+    size_t len;
+    uint64_t varint;     /* out, varint records: the value */
+} zcodec_field_t;
+
+/* Read the wanted top-level fields of data[0..len) without unpacking or
+ * allocating: each takes the last record of its number (protobuf's rule for
+ * a singular field met twice) if that record is length-delimited or a
+ * varint. 0, or ZE_INVALID when a record does not scan: malformed bytes, or
+ * an encoding the scan leaves to zcodec_unpack (long tags, groups). The
+ * values are not checked further: a caller that needs the whole message
+ * valid unpacks it. */
+int zcodec_peek(const uint8_t *data, size_t len, zcodec_field_t *fields, size_t n);
 
 /* Serialize into a malloc'd buffer the caller frees. ZE_INVALID when the packed
  * size exceeds max_bytes (0 = ZCODEC_MSG_BYTES_MAX), checked before

@@ -103,20 +103,64 @@ static Zhili__V1__Event *unpack_event(const void *data, size_t len)
     return (Zhili__V1__Event *)m;
 }
 
-/* `ev` unpacked from raw[0..raw_len), not yet rendered. */
-static hev_t hev_new(const Zhili__V1__Event *ev, const void *raw, size_t raw_len)
+/* What the hub needs of an event before it is rendered: where it comes from,
+ * its place, its area and type (slices, not NUL-terminated). */
+typedef struct {
+    const char *source, *area, *type;
+    size_t source_len, area_len, type_len;
+    uint64_t seq;
+} ev_head_t;
+
+static ev_head_t head_of(const Zhili__V1__Event *ev)
 {
-    hev_t h = {.seq = ev->seq, .raw_len = raw_len};
-    size_t slen = strlen(ev->source), tylen = strlen(ev->type);
-    size_t tlen = slen + 1 + tylen;
+    return (ev_head_t){ev->source, ev->area,          ev->type, strlen(ev->source),
+                       strlen(ev->area), strlen(ev->type), ev->seq};
+}
+
+static bool text_ok(const uint8_t *p, size_t len)
+{
+    return memchr(p, '\0', len) == NULL;
+}
+
+/* The head read in place from packed bytes (Event fields 1 source, 2 seq,
+ * 4 area, 5 type), without unpacking the body: the live path needs only
+ * these, and the body is unpacked once, when the event is rendered. False
+ * for bytes that do not scan or texts with a NUL. */
+static bool head_peek(const void *data, size_t len, ev_head_t *hd)
+{
+    zcodec_field_t f[4] = {{.id = 1}, {.id = 2}, {.id = 4}, {.id = 5}};
+    if (zcodec_peek(data, len, f, 4) != 0 || (f[0].found && !text_ok(f[0].data, f[0].len)) ||
+        (f[2].found && !text_ok(f[2].data, f[2].len)) ||
+        (f[3].found && !text_ok(f[3].data, f[3].len))) {
+        return false;
+    }
+    static const char empty[1] = "";
+    *hd = (ev_head_t){f[0].found ? (const char *)f[0].data : empty,
+                      f[2].found ? (const char *)f[2].data : empty,
+                      f[3].found ? (const char *)f[3].data : empty,
+                      f[0].found ? f[0].len : 0,
+                      f[2].found ? f[2].len : 0,
+                      f[3].found ? f[3].len : 0,
+                      f[1].found ? f[1].varint : 0};
+    return true;
+}
+
+/* The event with head `hd`, packed as raw[0..raw_len), not yet rendered. */
+static hev_t hev_new(const ev_head_t *hd, const void *raw, size_t raw_len)
+{
+    hev_t h = {.seq = hd->seq, .raw_len = raw_len};
+    size_t tlen = hd->source_len + 1 + hd->type_len;
     h.topic = malloc(tlen + 1 + raw_len);
     ZASSERT(h.topic != NULL);
-    memcpy(h.topic, ev->source, slen);
-    h.topic[slen] = '.';
-    memcpy(h.topic + slen + 1, ev->type, tylen + 1);
+    memcpy(h.topic, hd->source, hd->source_len);
+    h.topic[hd->source_len] = '.';
+    memcpy(h.topic + hd->source_len + 1, hd->type, hd->type_len);
+    h.topic[tlen] = '\0';
     memcpy(h.topic + tlen + 1, raw, raw_len);
     h.raw = (const uint8_t *)h.topic + tlen + 1;
-    snprintf(h.area, sizeof h.area, "%s", ev->area);
+    size_t alen = hd->area_len < sizeof h.area - 1 ? hd->area_len : sizeof h.area - 1;
+    memcpy(h.area, hd->area, alen);
+    h.area[alen] = '\0';
     return h;
 }
 
@@ -129,6 +173,10 @@ static void hev_render(hev_t *h, const Zhili__V1__Event *ev)
     }
     Zhili__V1__Event *own = ev == NULL ? unpack_event(h->raw, h->raw_len) : NULL;
     const Zhili__V1__Event *use = ev != NULL ? ev : own;
+    if (use == NULL) {
+        /* Its head read well on arrival, its body does not: shown as {}. */
+        zlog(ZLOG_WARN, "malformed_event", "topic", h->topic, NULL);
+    }
     size_t len = 0;
     h->json = use != NULL ? zjson_text_from_msg(&use->base, &len) : NULL;
     if (own != NULL) {
@@ -268,7 +316,8 @@ static void on_hub_replay(void *ctx, const Zhili__V1__Reply *r)
     for (size_t k = 0; k < r->replay->n_events; k++) {
         Zhili__V1__Event *ev = unpack_event(r->replay->events[k].data, r->replay->events[k].len);
         if (ev != NULL && ev->seq == s->last + 1 && strcmp(ev->source, s->name) == 0) {
-            ring_append(h, s, hev_new(ev, r->replay->events[k].data, r->replay->events[k].len));
+            ev_head_t hd = head_of(ev);
+            ring_append(h, s, hev_new(&hd, r->replay->events[k].data, r->replay->events[k].len));
         }
         if (ev != NULL) {
             zcodec_free(&ev->base);
@@ -313,24 +362,22 @@ void zgw_hub_on_event(void *ctx, const char *topic, size_t topic_len, const void
         return;
     }
     hsource_t *s = &h->sources[i];
-    Zhili__V1__Event *ev = unpack_event(data, len);
-    if (ev == NULL || strcmp(ev->source, s->name) != 0 || ev->seq == 0) {
+    ev_head_t hd;
+    if (!head_peek(data, len, &hd) || hd.source_len != strlen(s->name) ||
+        memcmp(hd.source, s->name, hd.source_len) != 0 || hd.seq == 0) {
         zlog(ZLOG_WARN, "malformed_event", "source", s->name, NULL);
-    } else {
-        if (!s->started) {
-            source_start_at(h, i, ev->seq - 1);
-        }
-        if (ev->seq > s->known_last) {
-            s->known_last = ev->seq;
-        }
-        if (ev->seq == s->last + 1 && s->replay_call == 0) {
-            ring_append(h, s, hev_new(ev, data, len));
-        } else if (ev->seq > s->last + 1) {
-            hub_replay(h, i); /* a gap: the replay brings it, this one included */
-        }
+        return;
     }
-    if (ev != NULL) {
-        zcodec_free(&ev->base);
+    if (!s->started) {
+        source_start_at(h, i, hd.seq - 1);
+    }
+    if (hd.seq > s->known_last) {
+        s->known_last = hd.seq;
+    }
+    if (hd.seq == s->last + 1 && s->replay_call == 0) {
+        ring_append(h, s, hev_new(&hd, data, len));
+    } else if (hd.seq > s->last + 1) {
+        hub_replay(h, i); /* a gap: the replay brings it, this one included */
     }
 }
 
@@ -489,7 +536,8 @@ static void on_client_fetch(void *ctx, const Zhili__V1__Reply *r)
             Zhili__V1__Event *ev =
                 unpack_event(r->replay->events[k].data, r->replay->events[k].len);
             if (ev != NULL && ev->seq == p->pos + 1) {
-                hev_t h = hev_new(ev, r->replay->events[k].data, r->replay->events[k].len);
+                ev_head_t hd = head_of(ev);
+                hev_t h = hev_new(&hd, r->replay->events[k].data, r->replay->events[k].len);
                 hev_render(&h, ev);
                 pending += deliver(c, p->index, &h);
                 hev_free(&h);

@@ -2353,6 +2353,59 @@ static void test_envelope_every_member_type(void **state)
     }
 }
 
+static void test_peek_fields_in_place(void **state)
+{
+    /* Goal: zcodec_peek reads an Event's source, seq, area and type from the
+     * packed bytes as unpacking would (the last record of a number wins),
+     * leaves absent fields unfound, and refuses bytes that do not scan. */
+    (void)state;
+    Zhili__Test__CounterAdded added = ZHILI__TEST__COUNTER_ADDED__INIT;
+    added.name = "c";
+    added.amount = 3;
+    Zhili__V1__Event ev = ZHILI__V1__EVENT__INIT;
+    ev.source = "testsvc";
+    ev.seq = 300;
+    ev.type = "added";
+    ev.body_case = ZHILI__V1__EVENT__BODY_COUNTER_ADDED;
+    ev.counter_added = &added;
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    assert_int_equal(zcodec_pack(&ev.base, 0, &packed, &len), ZE_OK);
+    zcodec_field_t f[4] = {{.id = 1}, {.id = 2}, {.id = 4}, {.id = 5}};
+    assert_int_equal(zcodec_peek(packed, len, f, 4), ZE_OK);
+    assert_true(f[0].found && f[0].len == 7 && memcmp(f[0].data, "testsvc", 7) == 0);
+    assert_true(f[1].found && f[1].varint == 300);
+    assert_false(f[2].found); /* proto3 writes no empty string */
+    assert_true(f[3].found && f[3].len == 5 && memcmp(f[3].data, "added", 5) == 0);
+    /* Two messages back to back are one message whose later fields win. */
+    ev.seq = 301;
+    ev.area = "220503";
+    uint8_t *second = NULL;
+    size_t second_len = 0;
+    assert_int_equal(zcodec_pack(&ev.base, 0, &second, &second_len), ZE_OK);
+    uint8_t *both = malloc(len + second_len);
+    assert_non_null(both);
+    memcpy(both, packed, len);
+    memcpy(both + len, second, second_len);
+    assert_int_equal(zcodec_peek(both, len + second_len, f, 4), ZE_OK);
+    assert_true(f[1].found && f[1].varint == 301);
+    assert_true(f[2].found && f[2].len == 6 && memcmp(f[2].data, "220503", 6) == 0);
+    /* Cut short anywhere inside a record: refused. */
+    for (size_t cut = 1; cut < len; cut++) {
+        int rc = zcodec_peek(packed, cut, f, 4);
+        ProtobufCMessage *m = NULL;
+        if (zcodec_unpack(&zhili__v1__event__descriptor, packed, cut, 0, &m) != ZE_OK) {
+            assert_int_equal(rc, ZE_INVALID); /* whatever unpack refuses, peek refuses */
+        }
+        zcodec_free(m);
+    }
+    assert_int_equal(zcodec_peek(NULL, 0, f, 4), ZE_OK);
+    assert_false(f[0].found || f[1].found);
+    free(both);
+    free(second);
+    free(packed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2394,6 +2447,7 @@ int main(void)
         cmocka_unit_test(test_envelope_json_free),
         cmocka_unit_test(test_envelope_every_member_type),
         cmocka_unit_test(test_envelope_threads),
+        cmocka_unit_test(test_peek_fields_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
