@@ -74,6 +74,13 @@ struct ztxn {
     ztxn_t *parent;
     bool write;
     bool child_open;
+    /* The outbox's last seq as this transaction sees it, once read: every
+     * event a command emits asks for it twice (its seq, and the gap check
+     * of the put), a cursor walk each time. Kept up to date by outbox puts,
+     * forgotten by any other write to the outbox, taken over by the parent
+     * when a child commits. */
+    bool outbox_known;
+    uint64_t outbox_last;
     int err;
     char errmsg[STORE_ERRMSG_BYTES_MAX];
 };
@@ -758,6 +765,7 @@ static ztxn_t *spare_take(zstore_t *store)
     }
     self->err = 0;
     self->errmsg[0] = '\0';
+    self->outbox_known = false;
     store->txns_open++;
     return self;
 }
@@ -815,6 +823,8 @@ ztxn_t *ztxn_begin_child(ztxn_t *parent)
         self->txn = NULL;
         txn_fail_mdb(self, rc, "begin child", -1);
     }
+    self->outbox_known = parent->outbox_known;
+    self->outbox_last = parent->outbox_last;
     return self;
 }
 
@@ -878,6 +888,9 @@ int ztxn_commit(ztxn_t **self_p)
         self->txn = NULL;
         if (rc != 0) {
             txn_fail_mdb(self, rc, "commit", -1);
+        } else if (self->parent != NULL) {
+            self->parent->outbox_known = self->outbox_known;
+            self->parent->outbox_last = self->outbox_last;
         }
     }
     if (self->txn != NULL) {
@@ -960,6 +973,9 @@ static void txn_put_flags(ztxn_t *self, int table, const void *key, size_t key_l
         return;
     }
     txn_write_ok(self);
+    if (table == ZSTORE_OUTBOX) {
+        self->outbox_known = false; /* ztxn_outbox_put says what it wrote */
+    }
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     int rc = mdb_put(self->txn, self->store->dbis[table], &k, val, flags);
     if (rc != 0) {
@@ -982,6 +998,9 @@ void ztxn_del(ztxn_t *self, int table, const void *key, size_t key_len)
         return;
     }
     txn_write_ok(self);
+    if (table == ZSTORE_OUTBOX) {
+        self->outbox_known = false;
+    }
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     int rc = mdb_del(self->txn, self->store->dbis[table], &k, NULL);
     if (rc != 0 && rc != MDB_NOTFOUND) { /* deleting a missing key is no change */
@@ -1089,6 +1108,9 @@ uint64_t ztxn_outbox_last(ztxn_t *self)
     if (!txn_usable(self, ZSTORE_OUTBOX)) {
         return 0;
     }
+    if (self->outbox_known) {
+        return self->outbox_last;
+    }
     MDB_cursor *cur = NULL;
     int rc = mdb_cursor_open(self->txn, self->store->dbis[ZSTORE_OUTBOX], &cur);
     MDB_val k = {0, NULL};
@@ -1098,6 +1120,8 @@ uint64_t ztxn_outbox_last(ztxn_t *self)
         mdb_cursor_close(cur);
     }
     if (rc == MDB_NOTFOUND) {
+        self->outbox_last = 0;
+        self->outbox_known = true;
         return 0;
     }
     if (rc != 0) {
@@ -1108,7 +1132,9 @@ uint64_t ztxn_outbox_last(ztxn_t *self)
         ztxn_fail(self, ZE_INTERNAL, "store: an outbox key is not 8 bytes; the store is corrupt");
         return 0;
     }
-    return zstore_be64_get(k.mv_data);
+    self->outbox_last = zstore_be64_get(k.mv_data);
+    self->outbox_known = true;
+    return self->outbox_last;
 }
 
 void ztxn_outbox_put(ztxn_t *self, uint64_t seq, const void *event, size_t len)
@@ -1126,6 +1152,10 @@ void ztxn_outbox_put(ztxn_t *self, uint64_t seq, const void *event, size_t len)
     MDB_val v = {.mv_size = len, .mv_data = (void *)(event != NULL ? event : empty)};
     /* seq is the largest key, so LMDB can skip the search. */
     txn_put_flags(self, ZSTORE_OUTBOX, key, sizeof key, &v, MDB_APPEND);
+    if (self->err == 0) {
+        self->outbox_last = seq;
+        self->outbox_known = true;
+    }
 }
 
 int ztxn_outbox_get(ztxn_t *self, uint64_t seq, zval_t *event)

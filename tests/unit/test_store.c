@@ -217,7 +217,24 @@ static void test_outbox_last_in_child(void **state)
     outbox_put_str(child, 2);
     assert_int_equal(ztxn_commit(&child), 0);
     assert_int_equal(ztxn_outbox_last(txn), 2);
+    /* A write to the outbox other than a put is seen too (the last seq is
+     * kept per transaction once read). */
+    outbox_put_str(txn, 3);
+    uint8_t key[8];
+    zstore_be64_put(key, 3);
+    ztxn_del(txn, ZSTORE_OUTBOX, key, sizeof key);
+    assert_int_equal(ztxn_outbox_last(txn), 2);
     assert_int_equal(ztxn_commit(&txn), 0);
+    /* Reads before and after another commit each see their own snapshot. */
+    ztxn_t *read = ztxn_begin(f->store, false);
+    assert_int_equal(ztxn_outbox_last(read), 2);
+    ztxn_abort(&read);
+    txn = ztxn_begin(f->store, true);
+    outbox_put_str(txn, 3);
+    assert_int_equal(ztxn_commit(&txn), 0);
+    read = ztxn_begin(f->store, false);
+    assert_int_equal(ztxn_outbox_last(read), 3);
+    ztxn_abort(&read);
 }
 
 /* What an aborting child holds, kept reachable so leak checkers stay quiet. */
