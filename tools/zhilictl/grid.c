@@ -691,7 +691,9 @@ static void png_chunk(FILE *f, const char *type, const uint8_t *data, size_t len
     uint32_t crc = crc32_of(crc32_of(0, head + 4, 4), data, len);
     be32(tail, crc);
     fwrite(head, 1, 8, f);
-    fwrite(data, 1, len, f);
+    if (len > 0) { /* IEND has no data (NULL): fwrite must not be given it */
+        fwrite(data, 1, len, f);
+    }
     fwrite(tail, 1, 4, f);
 }
 
