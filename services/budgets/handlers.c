@@ -754,12 +754,22 @@ static int notice_get(zsvc_ctx_t *ctx, const Zhili__Budgets__NoticeGet *q)
 }
 
 /* On the 1st of each month (or the first tick after it), every active budget
- * of the month before publishes that month's execution, once. */
+ * publishes the execution of each month that has ended and is not yet
+ * published, in order and once: the month before, and any month the service
+ * was down for, also across the turn of the year (a budget of 2026 publishes
+ * its December in January, or later if need be). A month's figures come from
+ * the lines' spending by month, so a late publication says what it would
+ * have said on time. */
 typedef struct {
     zsvc_ctx_t *ctx;
-    int year, month;
+    int32_t ended; /* yyyymm of the month before now */
     int published;
 } tick_walk_t;
+
+static int32_t month_after(int32_t yyyymm)
+{
+    return yyyymm % 100 == 12 ? (yyyymm / 100 + 1) * 100 + 1 : yyyymm + 1;
+}
 
 static int tick_row(void *arg, zval_t key, zval_t val)
 {
@@ -772,24 +782,30 @@ static int tick_row(void *arg, zval_t key, zval_t val)
     memcpy(k, key.data, key.len);
     k[key.len] = '\0';
     const char *colon = strchr(k, ':');
-    if (colon == NULL || strtoll(colon + 1, NULL, 10) != w->year) {
+    if (colon == NULL) {
         return 0;
     }
+    int32_t year = (int32_t)strtol(colon + 1, NULL, 10);
+    int32_t last_of_year = year * 100 + 12;
+    int32_t target = w->ended < last_of_year ? w->ended : last_of_year;
     /* Cheap checks first: this runs every heartbeat over every budget. */
     int t_pub = zsvc_table(w->ctx, T_PUBLISHED);
-    int32_t last = 0, want = w->year * 100 + w->month, state;
+    int32_t last = 0, state;
     zbstore_get(w->ctx->txn, t_pub, k, &last, sizeof last);
     memcpy(&state, val.data, sizeof state); /* state is the row's first field */
-    if (last >= want || state != ZBUD_ACTIVE) {
+    if (last >= target || state != ZBUD_ACTIVE) {
         return 0;
     }
     memcpy(b, val.data, sizeof *b);
     char area[ZBUD_AREA_BYTES + 1];
     snprintf(area, sizeof area, "%.*s", (int)(colon - k), k);
-    Zhili__Budgets__Execution *e = execution_msg(w->ctx, area, w->year, w->month, b);
-    zsvc_emit(w->ctx, "execution_published", area, ZHILI__V1__EVENT__BODY_BUDGETS_EXECUTION, e);
-    zbstore_put(w->ctx->txn, t_pub, k, &want, sizeof want);
-    w->published++;
+    int32_t m = last < year * 100 + 1 ? year * 100 + 1 : month_after(last);
+    for (; m <= target && w->published < ZBUD_TICK_PUBLISH_MAX; m = month_after(m)) {
+        Zhili__Budgets__Execution *e = execution_msg(w->ctx, area, year, m % 100, b);
+        zsvc_emit(w->ctx, "execution_published", area, ZHILI__V1__EVENT__BODY_BUDGETS_EXECUTION, e);
+        zbstore_put(w->ctx->txn, t_pub, k, &m, sizeof m);
+        w->published++;
+    }
     return 0;
 }
 
@@ -797,7 +813,8 @@ int zbud_on_tick(zsvc_ctx_t *ctx)
 {
     ztime_parts_t p;
     ztime_local(ctx->now_ms, &p);
-    tick_walk_t w = {ctx, p.month == 1 ? p.year - 1 : p.year, p.month == 1 ? 12 : p.month - 1, 0};
+    int32_t ended = p.month == 1 ? (p.year - 1) * 100 + 12 : p.year * 100 + p.month - 1;
+    tick_walk_t w = {ctx, ended, 0};
     /* tick_row writes only the published table, so the scan's views stay valid. */
     ztxn_scan(ctx->txn, zsvc_table(ctx, T_BUDGETS), NULL, 0, NULL, 0, &w, tick_row);
     return ztxn_err(ctx->txn) != 0 ? ztxn_err(ctx->txn) : zbud_queries_tick(ctx);

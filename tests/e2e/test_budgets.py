@@ -200,6 +200,28 @@ def test_funds_withdrawals_against_the_real_budgets(stack):
     assert b["expected_income"] == 900000 and b["total"] == 900000
 
 
+def test_months_missed_while_down_are_published_in_order(stack):
+    """A budgets service that is down over the turn of a month (here: its clock
+    jumps from 30 November to 8 February) publishes, on its first tick back,
+    every month of its budget that ended unpublished, in order and once —
+    November and December of 2026 — and a later tick adds nothing."""
+    c = start(stack)
+    c.activate()
+    c.ok({"clock_advance": {"delta_ms": 70 * DAY_MS}})
+
+    def published():
+        return [e["budgets_execution"] for e in c.events()
+                if e.get("type") == "execution_published"]
+    got = wait_for(lambda: published() if len(published()) >= 2 else None,
+                   what="two execution_published")
+    assert [(int(x["year"]), int(x["month"])) for x in got] == [(2026, 11), (2026, 12)]
+    c.ok({"clock_advance": {"delta_ms": DAY_MS}})
+    time.sleep(0.5)
+    assert len(published()) == 2
+    notice = c.ok({"budgets_notice_get": {"area": A, "year": YEAR, "month": 12}})
+    assert "2026年12月 预算执行情况公示" in notice["budgets_notice"]["html"]
+
+
 def test_racing_reservations_never_overspend(stack):
     """Twelve reservations of 1000 fen race for a line of 5000: exactly five win,
     and the line shows 5000 reserved, 0 remaining. Reservations are idempotent by
