@@ -441,8 +441,19 @@ static void call(zgw_pet_t *p, zhttp_req_t *req, Zhili__V1__Command *cmd,
                  const zgw_principal_t *who, o311_call_t *proto)
 {
     char rid[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
-    /* A malformed key, or one on a read, is not refused here: a fresh id. */
-    if (!proto->post || who == NULL || zgw_request_id(req, who->token_id, rid) != 0) {
+    /* A write takes its Idempotency-Key as the JSON API does, and refuses a
+     * malformed one the same way (a resend must not become a second
+     * petition); a read needs none. */
+    if (proto->post && who != NULL) {
+        if (zgw_request_id(req, who->token_id, rid) != 0) {
+            char msg[128];
+            snprintf(msg, sizeof msg,
+                     "Idempotency-Key must be 1 to %d printable ASCII characters without spaces",
+                     ZGW_IDEMPOTENCY_KEY_BYTES_MAX);
+            send_error(p->gw, req, proto->xml, 400, 400, msg);
+            return;
+        }
+    } else {
         zbus_request_id_new(rid);
     }
     Zhili__V1__Actor actor = ZHILI__V1__ACTOR__INIT;

@@ -603,6 +603,14 @@ def test_open311_post_and_get_requests(env):
     r = o311(env, "POST", "requests.json", data=json.dumps(form),
              headers={"Content-Type": "application/json"})
     assert r.status_code == 400
+    # A malformed Idempotency-Key is refused as on the JSON API; a good one
+    # makes a resend answer with the same petition.
+    r = o311(env, "POST", "requests.json", data=form, headers={"Idempotency-Key": "a b"})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()[0]["description"], r.text
+    first = o311(env, "POST", "requests.json", data=form, headers={"Idempotency-Key": "t-311-1"})
+    again = o311(env, "POST", "requests.json", data=form, headers={"Idempotency-Key": "t-311-1"})
+    assert first.status_code == 200 and again.status_code == 200
+    assert first.json()[0]["service_request_id"] == again.json()[0]["service_request_id"]
     # GET one and many
     one = ET.fromstring(o311(env, "GET", f"requests/{sid}.xml?api_key={key}").content)
     got = one.find("request")
