@@ -352,8 +352,11 @@ int zrh_on_tick(zsvc_ctx_t *ctx)
         return ztxn_err(ctx->txn); /* alerts were judged on the table before; they wait */
     }
     zrep_period_t month = zrep_period_month_of(ctx->now_ms);
+    zrep_period_t ended = {month.key % 100 == 1 ? (month.key / 100 - 1) * 100 + 12 : month.key - 1,
+                           false};
     for (int i = 0; i < cfg->alerts.count; i++) {
-        rule_evaluate(ctx, &t, gen, &cfg->alerts.rules[i], month);
+        const zrep_alert_rule_t *r = &cfg->alerts.rules[i];
+        rule_evaluate(ctx, &t, gen, r, r->indicator->after_month ? ended : month);
     }
     return ztxn_err(ctx->txn);
 }

@@ -20,13 +20,14 @@ bool zrep_measure_is_stock(int m)
 /* ---- the indicator table ------------------------------------------------ */
 
 /* clang-format off */
-#define COUNT(code, name, src, m, f) {code, name, ZREP_KIND_COUNT, src, false, m, {0, 0}, f, false}
-#define RATE(code, name, src, n, d1, d2, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, d2}, f, false}
-/* A rate of two amounts in fen (预算执行率): its parts are shown in yuan. */
-#define RATE_FEN(code, name, src, n, d1, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, 0}, f, true}
-#define SUM(code, name, m, f) {code, name, ZREP_KIND_SUM_FEN, "funds", false, m, {0, 0}, f, false}
+#define COUNT(code, name, src, m, f) {code, name, ZREP_KIND_COUNT, src, false, m, {0, 0}, f, false, false}
+#define RATE(code, name, src, n, d1, d2, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, d2}, f, false, false}
+/* A rate of two amounts in fen (预算执行率): its parts are shown in yuan; the
+ * service publishes a month's amounts once the month has ended. */
+#define RATE_FEN(code, name, src, n, d1, f) {code, name, ZREP_KIND_RATE, src, false, n, {d1, 0}, f, true, true}
+#define SUM(code, name, m, f) {code, name, ZREP_KIND_SUM_FEN, "funds", false, m, {0, 0}, f, false, false}
 /* Waiting for their source's events (docs/reporting.md, "Waiting"). */
-#define LATER(code, name, kind, src, n, d1, f) {code, name, kind, src, true, n, {d1, 0}, f, false}
+#define LATER(code, name, kind, src, n, d1, f) {code, name, kind, src, true, n, {d1, 0}, f, false, false}
 /* clang-format on */
 
 /* THE columns of the one table, in display order (DESIGN §5 reporting). */
@@ -68,6 +69,7 @@ const zrep_indicator_t zrep_indicators[] = {
      ZREP_M_KEYPERSONS,
      {0, 0},
      "keyperson_registered - keyperson_removed up to the end of the period",
+     false,
      false},
     COUNT("keyperson_visits_missed", "重点人员漏访数", "grid", ZREP_M_KEYPERSON_MISSED,
           "count of grid.keyperson_visit_overdue"),
@@ -79,6 +81,7 @@ const zrep_indicator_t zrep_indicators[] = {
      ZREP_M_FUND_BALANCE,
      {0, 0},
      "deposits - withdrawals, net of reversals, up to the end of the period, fen",
+     false,
      false},
     SUM("revenue_property_fee", "物业费收入", ZREP_M_REV_PROPERTY_FEE,
         "deposits of category property_fee (fee payments included), net of reversals, fen"),

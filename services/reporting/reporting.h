@@ -87,6 +87,9 @@ typedef struct {
     uint8_t den[ZREP_DEN_MEASURES_MAX]; /* rates: denominator measures, 0 = none */
     const char *formula;
     bool parts_fen; /* rates: numerator and denominator are amounts in fen */
+    /* Its figures arrive after the month ends (budgets publishes a month's
+     * execution on the 1st of the next): alerts judge the month before. */
+    bool after_month;
 } zrep_indicator_t;
 
 extern const zrep_indicator_t zrep_indicators[];

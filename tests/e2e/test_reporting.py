@@ -363,7 +363,8 @@ def env(tmp_path_factory):
     stack.start("budgets", "zhili-budgets", ZHILI_FAKE_CLOCK=1, ZHILI_FAKE_CLOCK_START_MS=SEPT)
     stack.start("reporting", "zhili-reporting", ZHILI_FAKE_CLOCK=1,
                 ZHILI_FAKE_CLOCK_START_MS=T0 + 10 * DAY,
-                ZHILI_REPORTING_ALERTS="ontime_sign_rate<90%@street")
+                ZHILI_REPORTING_ALERTS="ontime_sign_rate<90%@street;"
+                                       "budget_execution_rate<10%@grid")
     gw = Gateway(stack)
     for s in ("grid", "petitions", "funds", "budgets", "reporting"):
         stack.wait_ready(s)
@@ -693,6 +694,27 @@ def test_budget_execution_rate(env):
     env.settle()
     assert len(published(env)) == 2
     assert rate(env.report()["total"], "budget_execution_rate") == october
+
+
+def test_budget_execution_alert_judges_the_last_ended_month(env):
+    """An alert rule on 预算执行率 judges the month before the current one, the
+    last that budgets can have published (the current month never has a
+    figure): G111 spent 0 of September's 1 200.00, below 10 %, so one alert
+    names 2026-09 with those parts; compounds with nothing budgeted get none."""
+    def budget_alerts():
+        return [e for e in env.outbox("reporting") if e["type"].startswith("alert")
+                and e["reporting_alert"]["indicator"] == "budget_execution_rate"]
+    end = time.time() + 10
+    while time.time() < end and not budget_alerts():
+        time.sleep(0.2)
+    got = budget_alerts()
+    assert [(e["type"], e["area"]) for e in got] == [("alert", G111)], got
+    a = got[0]["reporting_alert"]
+    assert a["period"] == "2026-09" and a["value"] == 0
+    assert int(a.get("numerator", 0)) == 0 and int(a["denominator"]) == 120000
+    listed = env.ok("GET", "/api/v1/report/alerts", "command_center", D)["alerts"]
+    assert [(x["area"], x["period"]) for x in listed
+            if x["indicator"] == "budget_execution_rate"] == [(G111, "2026-09")]
 
 
 def test_red_black_list(env):
