@@ -753,6 +753,33 @@ static int notice_get(zsvc_ctx_t *ctx, const Zhili__Budgets__NoticeGet *q)
     return 0;
 }
 
+/* A late consume lands in the budget year's December, a reversal in the month
+ * it happens: when that month is already published, its notice and
+ * reporting (which counts a month published again by the difference) would
+ * keep the old figures. So the month is published again, as it now stands. */
+void zbud_republish(zsvc_ctx_t *ctx, const char *line_key, int month_index)
+{
+    const char *colon = strchr(line_key, ':');
+    if (colon == NULL || colon - line_key != ZBUD_AREA_BYTES || month_index < 0 ||
+        month_index >= ZBUD_MONTHS) {
+        return;
+    }
+    char area[ZBUD_AREA_BYTES + 1], key[ZBUD_KEY_BYTES_MAX];
+    memcpy(area, line_key, ZBUD_AREA_BYTES);
+    area[ZBUD_AREA_BYTES] = '\0';
+    int32_t year = (int32_t)strtol(colon + 1, NULL, 10);
+    zbstore_budget_key(key, area, year);
+    int32_t last = 0, month = year * 100 + month_index + 1;
+    zbstore_get(ctx->txn, zsvc_table(ctx, T_PUBLISHED), key, &last, sizeof last);
+    zbstore_budget_t *b = &budget_row;
+    if (last < month || zbstore_get(ctx->txn, zsvc_table(ctx, T_BUDGETS), key, b, sizeof *b) != 0 ||
+        b->state != ZBUD_ACTIVE) {
+        return; /* not published yet: the tick publishes it with these figures */
+    }
+    Zhili__Budgets__Execution *e = execution_msg(ctx, area, year, month_index + 1, b);
+    zsvc_emit(ctx, "execution_published", area, ZHILI__V1__EVENT__BODY_BUDGETS_EXECUTION, e);
+}
+
 /* On the 1st of each month (or the first tick after it), every active budget
  * publishes the execution of each month that has ended and is not yet
  * published, in order and once: the month before, and any month the service

@@ -30,6 +30,9 @@ int zbh_resident_or_area_check(zsvc_ctx_t *ctx, const char *area);
 int zbud_line_reserve(zsvc_ctx_t *ctx, const Zhili__Budgets__LineReserve *q);
 /* Consume (true) or release (false) the reservation of withdrawal wid. */
 int zbud_line_settle(zsvc_ctx_t *ctx, const char *wid, bool consume);
+/* The spending of line_key's month (0..11) changed after that month's
+ * execution was published: publish it again (handlers.c). */
+void zbud_republish(zsvc_ctx_t *ctx, const char *line_key, int month_index);
 
 /* Evaluations (handlers_evals.c). */
 int zbud_eval_record(zsvc_ctx_t *ctx, const Zhili__Budgets__EvalRecord *q);

@@ -168,14 +168,18 @@ int zbud_line_settle(zsvc_ctx_t *ctx, const char *wid, bool consume)
                          r.state == 'c' ? "consumed" : "released");
     }
     if (r.state == 'r' && have_line) {
+        int month = spend_month(r.line_key, ctx->now_ms);
         l.reserved -= r.amount;
         if (consume) {
             l.spent += r.amount;
-            l.spent_month[spend_month(r.line_key, ctx->now_ms)] += r.amount;
+            l.spent_month[month] += r.amount;
         }
         r.state = want;
         zbstore_put(ctx->txn, t_resv, wid, &r, sizeof r);
         zbstore_put(ctx->txn, t_lines, r.line_key, &l, sizeof l);
+        if (consume) {
+            zbud_republish(ctx, r.line_key, month);
+        }
     }
     reservation_answer(ctx, wid, &r, have_line ? &l : NULL);
     return ztxn_err(ctx->txn);
@@ -227,10 +231,12 @@ int zbud_on_event(zsvc_ctx_t *ctx, const Zhili__V1__Event *ev)
         zbstore_get(ctx->txn, t_lines, r.line_key, &l, sizeof l) != 0) {
         return ztxn_err(ctx->txn);
     }
+    int month = spend_month(r.line_key, ev->ts_ms);
     l.spent -= r.amount;
-    l.spent_month[spend_month(r.line_key, ev->ts_ms)] -= r.amount;
+    l.spent_month[month] -= r.amount;
     r.reversed = true;
     zbstore_put(ctx->txn, t_lines, r.line_key, &l, sizeof l);
     zbstore_put(ctx->txn, t_resv, wid, &r, sizeof r);
+    zbud_republish(ctx, r.line_key, month);
     return ztxn_err(ctx->txn);
 }

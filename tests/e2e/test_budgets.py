@@ -222,6 +222,31 @@ def test_months_missed_while_down_are_published_in_order(stack):
     assert "2026年12月 预算执行情况公示" in notice["budgets_notice"]["html"]
 
 
+def test_a_late_consume_publishes_its_month_again(stack):
+    """Spending on a 2026 line consumed in January 2027 lands in December 2026,
+    which budgets published on 1 January: December is published again with
+    the new actual (reporting counts the difference), and November, untouched,
+    is not."""
+    c = start(stack)
+    c.activate()
+    assert c.reserve("w-late", 3000)["status"] == "ok"
+    c.ok({"clock_advance": {"delta_ms": 33 * DAY_MS}})       # 2 January 2027
+
+    def published():
+        return [e["budgets_execution"] for e in c.events()
+                if e.get("type") == "execution_published"]
+    wait_for(lambda: len(published()) >= 2, what="November and December")
+    c.ok({"budgets_line_consume": {"withdrawal_id": "w-late"}}, FUNDS)
+    got = wait_for(lambda: published() if len(published()) >= 3 else None,
+                   what="December again")
+    assert [(int(x["year"]), int(x["month"])) for x in got] == [(2026, 11), (2026, 12),
+                                                                 (2026, 12)]
+    def actual(x):
+        return sum(int(r.get("actual_month", 0)) for r in x["rows"])
+    assert actual(got[1]) == 0 and actual(got[2]) == 3000
+    assert c.line("3-01")["spent"] == 3000
+
+
 def test_racing_reservations_never_overspend(stack):
     """Twelve reservations of 1000 fen race for a line of 5000: exactly five win,
     and the line shows 5000 reserved, 0 remaining. Reservations are idempotent by
