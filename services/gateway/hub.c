@@ -145,6 +145,24 @@ static bool head_peek(const void *data, size_t len, ev_head_t *hd)
     return true;
 }
 
+/* The head of a live event: read in place, or from a full unpack when the
+ * in-place read does not take the bytes (a valid but unusual encoding);
+ * *own is then that event, which the caller frees after using the head.
+ * False when neither reads it. */
+static bool head_get(const void *data, size_t len, ev_head_t *hd, Zhili__V1__Event **own)
+{
+    *own = NULL;
+    if (head_peek(data, len, hd)) {
+        return true;
+    }
+    *own = unpack_event(data, len);
+    if (*own == NULL) {
+        return false;
+    }
+    *hd = head_of(*own);
+    return true;
+}
+
 /* The event with head `hd`, packed as raw[0..raw_len), not yet rendered. */
 static hev_t hev_new(const ev_head_t *hd, const void *raw, size_t raw_len)
 {
@@ -363,21 +381,25 @@ void zgw_hub_on_event(void *ctx, const char *topic, size_t topic_len, const void
     }
     hsource_t *s = &h->sources[i];
     ev_head_t hd;
-    if (!head_peek(data, len, &hd) || hd.source_len != strlen(s->name) ||
+    Zhili__V1__Event *own = NULL;
+    if (!head_get(data, len, &hd, &own) || hd.source_len != strlen(s->name) ||
         memcmp(hd.source, s->name, hd.source_len) != 0 || hd.seq == 0) {
         zlog(ZLOG_WARN, "malformed_event", "source", s->name, NULL);
-        return;
+    } else {
+        if (!s->started) {
+            source_start_at(h, i, hd.seq - 1);
+        }
+        if (hd.seq > s->known_last) {
+            s->known_last = hd.seq;
+        }
+        if (hd.seq == s->last + 1 && s->replay_call == 0) {
+            ring_append(h, s, hev_new(&hd, data, len));
+        } else if (hd.seq > s->last + 1) {
+            hub_replay(h, i); /* a gap: the replay brings it, this one included */
+        }
     }
-    if (!s->started) {
-        source_start_at(h, i, hd.seq - 1);
-    }
-    if (hd.seq > s->known_last) {
-        s->known_last = hd.seq;
-    }
-    if (hd.seq == s->last + 1 && s->replay_call == 0) {
-        ring_append(h, s, hev_new(&hd, data, len));
-    } else if (hd.seq > s->last + 1) {
-        hub_replay(h, i); /* a gap: the replay brings it, this one included */
+    if (own != NULL) {
+        zcodec_free(&own->base);
     }
 }
 
