@@ -966,8 +966,12 @@ static int batch_commit(zsvc_t *s, bool tick)
                           : "the service could not write its store; nothing was changed";
     for (size_t i = 0; i < s->job_count; i++) {
         job_t *job = &s->jobs[i];
-        if (job->cmd != NULL && !job->query) {
-            /* Everyone in the batch hears the failure, waiting ones included. */
+        if (job->absorb_kept) {
+            /* Its answer comes from a command deferred before this batch (which
+             * goes on), or it was told to come back already: one answer each. */
+            job->absorbed = true;
+        } else if (job->cmd != NULL && !job->query) {
+            /* Everyone else in the batch hears the failure, waiting ones included. */
             job->absorbed = false;
             job_set_reply(job, rc == ZE_INTERNAL ? ZE_INTERNAL : ZE_UNAVAILABLE, why);
         }

@@ -250,18 +250,25 @@ bool zsvc_async_absorb(zsvc_t *s, job_t *job)
     if (d == NULL) {
         return false;
     }
+    if (job->absorb_kept) {
+        return true; /* a rerun of the batch: done in the first pass, and kept */
+    }
     if (d->addr_count == DEFERRED_ADDRS_MAX) {
         /* Enough addresses wait for this one already: this resend is told to
          * come back, rather than taking another's place. */
         reply_unavailable(s, job->cid, job->cid_len, job->request_id,
                           "the command is still running; resend it under the same request_id "
                           "in a moment to get its answer");
+        job->absorb_kept = true;
         return true;
     }
-    /* The caller resent while it waits: answer this address too. */
+    /* The caller resent while it waits: answer this address too. A command
+     * deferred by this batch loses its addresses if the batch runs again,
+     * and the rerun adds them back; one deferred before keeps them. */
     int k = d->addr_count++;
     memcpy(d->cid[k], job->cid, job->cid_len);
     d->cid_len[k] = job->cid_len;
+    job->absorb_kept = !d->staged;
     return true;
 }
 

@@ -30,6 +30,10 @@ typedef struct {
     bool query;
     bool internal;             /* a continuation made by the runtime: no client */
     bool absorbed;             /* a resend of a deferred command: answered later */
+    /* Its absorption outlives a rerun of the batch (its address went to a
+     * command deferred by an earlier batch, or it was told to come back):
+     * a second pass must not add or answer it again. */
+    bool absorb_kept;
     uint8_t *reply;            /* packed Reply, malloc'd */
     size_t reply_len;
 } job_t;

@@ -9,6 +9,7 @@ import time
 
 import zmq
 
+from buswire import Peer, command, counter_add, decode_reply, pb_bytes, pb_int, route
 from zhili_stack import BIN
 
 
@@ -384,6 +385,41 @@ def test_every_resend_of_a_waiting_command_is_answered(stack):
 
     wait_until(lambda: broker("broker_requests_total") == broker("broker_replies_total"),
                what="a reply for every request")
+
+
+def test_a_rerun_batch_answers_a_waiting_resend_once(stack):
+    """Resends of a deferred command sent in one burst with commands that fail
+    after writing: their batches run a second time, and each resend is still
+    answered exactly once (its address is not kept twice), the failures are
+    conflicts, and the broker sees one reply per request (no credit lost)."""
+    stack.broker()
+    stack.testsvc("svc")
+    stack.wait_ready("svc")
+    zctx = zmq.Context()
+    peer = Peer(zctx, stack.env["ZHILI_BROKER"], timeout_ms=4000)
+    slow = command("slow-x", 103, pb_bytes(1, "x") + pb_int(2, 2) + pb_int(3, 1500))
+    peer.send("Q", route("svc", "slow-x"), slow)
+    time.sleep(0.4)  # deferred now: its work runs for 1.5 s
+    for k in range(3):
+        peer.send("Q", route("svc", "slow-x"), slow)
+        rid = f"faw-r{k}"
+        peer.send("Q", route("svc", rid), command(rid, 100, counter_add("fail-after-write", 1)))
+    replies = []
+    while len(replies) < 7:
+        msg = peer.recv()
+        assert msg[0] == b"P", msg
+        replies.append(decode_reply(msg[2]))
+    assert peer.quiet(1000), "a request was answered twice"
+    slow_answers = [r for r in replies if r["request_id"] == "slow-x"]
+    assert len(slow_answers) == 4 and all(r["status"] == 0 for r in slow_answers), replies
+    assert all(r["counter_value"] == 2 for r in slow_answers), replies
+    fails = [r for r in replies if r["request_id"].startswith("faw-r")]
+    assert len(fails) == 3 and all(r["status"] == 3 for r in fails), fails  # CONFLICT
+    assert stack.stats("svc")[("batch_reruns_total", "")] >= 1
+    stats = json.loads(stack.ctl("stats", check=True).stdout)["stats"]
+    got = {x["name"]: x["value"] for x in stats if x["labels"] == 'service="svc"'}
+    assert got["broker_requests_total"] == got["broker_replies_total"]
+    zctx.destroy(linger=0)
 
 
 def test_call_to_another_service(stack):
