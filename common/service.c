@@ -137,7 +137,6 @@ uint64_t zsvc_emit(zsvc_ctx_t *ctx, const char *type, const char *area,
     }
     ztxn_outbox_put(ctx->txn, ev.seq, buf, len);
     outev_push(s, type, buf, len, ev.seq);
-    s->events_emitted_total++;
     return ev.seq;
 }
 
@@ -994,6 +993,8 @@ static void publish(zsvc_t *s)
     if (s->outev_count > 0) {
         s->last_seq = s->outevs[s->outev_count - 1].seq;
     }
+    /* Counted when committed: events of undone commands and abandoned passes are not. */
+    s->events_emitted_total += (int64_t)s->outev_count;
 }
 
 static void publish_heartbeat(zsvc_t *s)

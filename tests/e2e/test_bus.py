@@ -116,6 +116,7 @@ def test_failing_command_in_a_busy_batch_is_undone_alone(stack):
     stats = stack.stats("svc")
     assert stats[("outbox_last_seq", "")] == count
     assert stats[("commands_total", "")] == count + failed
+    assert stats[("events_emitted_total", "")] == count
     assert stats[("batch_reruns_total", "")] >= 1
 
 
