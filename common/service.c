@@ -1097,6 +1097,8 @@ static int serve_stats(zsvc_ctx_t *ctx)
     stat_push(ctx, st, "batch_reruns_total", s->reruns_total, "");
     stat_push(ctx, st, "outbox_last_seq", (int64_t)ztxn_outbox_last(ctx->txn), "");
     stat_push(ctx, st, "store_map_bytes", (int64_t)zstore_map_bytes(s->store), "");
+    stat_push(ctx, st, "store_used_bytes", (int64_t)zstore_used_bytes(s->store), "");
+    stat_push(ctx, st, "store_file_bytes", (int64_t)zstore_file_bytes(s->store), "");
     for (int i = 0; i < s->source_count; i++) {
         char labels[96];
         snprintf(labels, sizeof labels, "source=\"%s\"", s->sources[i].name);

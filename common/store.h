@@ -64,6 +64,14 @@ int zstore_grow(zstore_t *self);
 /* Current map size in bytes. */
 uint64_t zstore_map_bytes(const zstore_t *self);
 
+/* The bytes of data.mdb in use (up to LMDB's last page), and the file's size.
+ * The file runs ahead of use: after each commit the store writes zeros past
+ * the last page, a quarter of the use ahead (256 KiB to 64 MiB), so that
+ * commits overwrite pages instead of lengthening the file (store.c,
+ * store_prealloc). Either is 0 when it cannot be read. */
+uint64_t zstore_used_bytes(const zstore_t *self);
+uint64_t zstore_file_bytes(const zstore_t *self);
+
 /* Hot, consistent copy of the environment into directory `path` (must exist
  * and be empty), compacted (mdb_env_copy2 with MDB_CP_COMPACT).
  * Call with no read transaction open in this thread: the copy takes its own

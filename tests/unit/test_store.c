@@ -508,6 +508,66 @@ static void test_grow_stops_at_max(void **state)
     assert_int_equal(zstore_map_bytes(f->store), 3 * MIB);
 }
 
+static void test_file_runs_ahead_of_use(void **state)
+{
+    /* Goal: after every commit the data file holds at least 128 KiB (half the
+     * smallest step) of written zeros past LMDB's last page, so commits
+     * overwrite instead of lengthening the file; the file is extended in few
+     * steps, never past the map; and the rows survive a reopen of the longer
+     * file. Without store_prealloc the file ends at the last page. */
+    fixture_t *f = *state;
+    fixture_fresh(f, "ahead", 4 * MIB, 64ull * MIB);
+    uint64_t last_size = zstore_file_bytes(f->store);
+    int extensions = 0;
+    int batches = 0;
+    for (; zstore_used_bytes(f->store) < 2 * MIB && batches < TXN_BATCHES_MAX; batches++) {
+        assert_int_equal(write_batch(f, batches), 0);
+        uint64_t used = zstore_used_bytes(f->store), size = zstore_file_bytes(f->store);
+        assert_true(used > 0);
+        assert_true(size >= used + 128 * 1024);
+        assert_true(size <= zstore_map_bytes(f->store));
+        if (size != last_size) {
+            extensions++;
+            last_size = size;
+        }
+    }
+    assert_true(batches > 50);
+    fprintf(stderr, "%d batches, %d extensions of the file\n", batches, extensions);
+    assert_true(extensions >= 2 && extensions <= batches / 3);
+    /* The zeros past the last page are zeros. */
+    char path[2 * PATH_BYTES_MAX];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    static uint8_t tail[64 * 1024];
+    uint64_t used = zstore_used_bytes(f->store);
+    assert_int_equal(pread(fd, tail, sizeof tail, (off_t)used), (ssize_t)sizeof tail);
+    close(fd);
+    for (size_t i = 0; i < sizeof tail; i++) {
+        assert_int_equal(tail[i], 0);
+    }
+    fixture_reopen(f, 4 * MIB, 64ull * MIB);
+    assert_int_equal(count_rows(f), batches * ROWS_PER_BATCH);
+    assert_int_equal(zstore_used_bytes(f->store), used);
+    assert_int_equal(write_batch(f, batches), 0);
+    assert_int_equal(count_rows(f), (batches + 1) * ROWS_PER_BATCH);
+}
+
+static void test_file_ahead_stops_at_map(void **state)
+{
+    /* Goal: the zeros never run past the map: a 1 MiB map's file stays at or
+     * under 1 MiB while the map fills, and the full map still says MAP_FULL. */
+    fixture_t *f = *state;
+    fixture_fresh(f, "ahead-small", MIB, 64ull * MIB);
+    int rc = 0;
+    for (int batch = 0; batch < TXN_BATCHES_MAX && rc == 0; batch++) {
+        rc = write_batch(f, batch);
+        assert_true(zstore_file_bytes(f->store) <= MIB);
+    }
+    assert_int_equal(rc, ZE_MAP_FULL);
+    assert_int_equal(zstore_file_bytes(f->store), MIB);
+}
+
 /* -------------------------------------------------------- full disk */
 
 static int keep_rows_intact(zstore_t *store, int items)
@@ -1120,6 +1180,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_handles_renewed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_grows_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_stops_at_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_runs_ahead_of_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_ahead_stops_at_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sticky_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_limits, setup, teardown),
