@@ -73,6 +73,33 @@ int zbus_frames_recv(void *socket, zbus_frames_t *frames)
     return 0;
 }
 
+bool zbus_readable(void *socket)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return socket != NULL && zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) == 0 &&
+           (events & ZMQ_POLLIN) != 0;
+}
+
+int zbus_wait(void *const *sockets, const bool *settled, int count, long timeout_ms)
+{
+    ZASSERT(count >= 0 && count <= ZBUS_WAIT_SOCKETS_MAX);
+    struct pollfd fds[ZBUS_WAIT_SOCKETS_MAX];
+    for (int i = 0; i < count; i++) {
+        if ((settled == NULL || !settled[i]) && zbus_readable(sockets[i])) {
+            return 1;
+        }
+        size_t len = sizeof fds[i].fd;
+        if (zmq_getsockopt(sockets[i], ZMQ_FD, &fds[i].fd, &len) != 0) {
+            return 1; /* let the caller's receive report it */
+        }
+        fds[i].events = POLLIN;
+        fds[i].revents = 0;
+    }
+    int rc = poll(fds, (nfds_t)count, timeout_ms < 0 ? -1 : (int)timeout_ms);
+    return rc > 0 ? 1 : 0;
+}
+
 void zbus_frames_close(zbus_frames_t *frames)
 {
     for (int i = 0; i < frames->count; i++) {

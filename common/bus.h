@@ -64,6 +64,23 @@ void *zbus_socket_new(void *zctx, int type);
 int zbus_frames_recv(void *socket, zbus_frames_t *frames);
 void zbus_frames_close(zbus_frames_t *frames);
 
+/* Whether a message waits on socket (ZMQ_EVENTS). This makes libzmq process
+ * the socket's pending commands: a getpid and a poll(2) when its mailbox is
+ * idle. false for NULL. */
+bool zbus_readable(void *socket);
+
+/* Block until one of the sockets may have a message, or timeout_ms passes
+ * (-1: no limit): 1, or 0 on timeout or a signal. ZMQ_FD turns readable only
+ * when commands arrive, and any libzmq call on the socket may process them
+ * first (a send does, now and then), so a socket is asked for ZMQ_EVENTS
+ * before sleeping on its descriptor, unless settled[i] says that the last
+ * call on it was a receive that found nothing: that receive processed every
+ * command, so the descriptor is armed. settled may be NULL (none is).
+ * zmq_poll does the same with two passes of ZMQ_EVENTS over every socket
+ * and two poll(2)s; this is one poll(2) and only the checks needed. */
+int zbus_wait(void *const *sockets, const bool *settled, int count, long timeout_ms);
+#define ZBUS_WAIT_SOCKETS_MAX 8
+
 /* Frame i as bytes, and whether frame i is the one-letter operation op. */
 const void *zbus_frame_data(zbus_frames_t *frames, int i, size_t *len);
 bool zbus_frame_is_op(zbus_frames_t *frames, int i, char op);

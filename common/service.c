@@ -1256,22 +1256,20 @@ static int64_t wait_ms(const zsvc_t *s)
     return s->tick_due ? 0 : (wait < 0 ? 0 : wait);
 }
 
+/* Every socket is asked for ZMQ_EVENTS before the wait (none is known to be
+ * settled: replies, calls and heartbeats are sent after the drains). */
 static void serve(zsvc_t *s)
 {
     while (!stop_requested) {
-        zmq_pollitem_t items[4] = {{s->worker, 0, ZMQ_POLLIN, 0},
-                                   {zsvc_async_socket(s), 0, ZMQ_POLLIN, 0}};
+        void *socks[4] = {s->worker, zsvc_async_socket(s)};
         int n = 2;
         if (s->sub != NULL) {
-            items[n++] = (zmq_pollitem_t){s->sub, 0, ZMQ_POLLIN, 0};
+            socks[n++] = s->sub;
         }
         if (s->client != NULL) {
-            items[n++] = (zmq_pollitem_t){zbus_client_socket(s->client), 0, ZMQ_POLLIN, 0};
+            socks[n++] = zbus_client_socket(s->client);
         }
-        if (zmq_poll(items, n, (long)wait_ms(s)) < 0 && errno != EINTR) {
-            zlog(ZLOG_ERROR, "poll_failed", "error", zmq_strerror(errno), NULL);
-            return;
-        }
+        zbus_wait(socks, NULL, n, (long)wait_ms(s));
         step(s);
     }
 }
@@ -1460,21 +1458,14 @@ int zsvc_fds(const zsvc_t *s, int *fds, int max)
     return n;
 }
 
-static bool readable(void *socket)
-{
-    int events = 0;
-    size_t len = sizeof events;
-    return socket != NULL && zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) == 0 &&
-           (events & ZMQ_POLLIN) != 0;
-}
-
 int64_t zsvc_step(zsvc_t *s)
 {
     step(s);
     /* ZMQ_FD is edge-triggered: what a bounded drain left behind raises no
      * new edge, so ask to be called again at once. */
-    if (readable(s->worker) || readable(s->sub) || readable(zsvc_async_socket(s)) ||
-        (s->client != NULL && readable(zbus_client_socket(s->client)))) {
+    if (zbus_readable(s->worker) || zbus_readable(s->sub) ||
+        zbus_readable(zsvc_async_socket(s)) ||
+        (s->client != NULL && zbus_readable(zbus_client_socket(s->client)))) {
         return 0;
     }
     return wait_ms(s);

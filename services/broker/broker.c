@@ -590,16 +590,18 @@ int zbroker_run(const zbroker_config_t *cfg, volatile sig_atomic_t *stop)
          "events_out", cfg->xpub_bind, NULL);
     int64_t next_hb = zclock_mono_ms() + cfg->heartbeat_ms;
     int64_t next_sweep = zclock_mono_ms() + ZBROKER_SWEEP_MS;
+    /* Settled: the turn's last call on the ROUTER was a receive that found
+     * nothing, so one poll(2) on its descriptor is the whole wait. */
+    bool settled = false;
     while (!*stop) {
-        zmq_pollitem_t item = {b.router, 0, ZMQ_POLLIN, 0};
         int64_t wait = next_sweep - zclock_mono_ms();
-        if (zmq_poll(&item, 1, wait < 0 ? 0 : (long)wait) < 0 && errno != EINTR) {
-            zlog(ZLOG_ERROR, "poll_failed", "error", zmq_strerror(errno), NULL);
-            break;
-        }
+        zbus_wait(&b.router, &settled, 1, wait < 0 ? 0 : (long)wait);
+        settled = false;
         for (int n = 0; n < MESSAGES_PER_TURN; n++) {
             zbus_frames_t f;
-            if (zbus_frames_recv(b.router, &f) != 0) {
+            int got = zbus_frames_recv(b.router, &f);
+            if (got != 0) {
+                settled = got == ZE_AGAIN;
                 break;
             }
             on_message(&b, &f);
@@ -609,10 +611,12 @@ int zbroker_run(const zbroker_config_t *cfg, volatile sig_atomic_t *stop)
         if (now >= next_sweep) {
             sweep_queues(&b);
             next_sweep = now + ZBROKER_SWEEP_MS;
+            settled = false; /* it may have sent */
         }
         if (now >= next_hb) {
             heartbeat_workers(&b);
             next_hb = now + cfg->heartbeat_ms;
+            settled = false;
         }
     }
     rc = 0;

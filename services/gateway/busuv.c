@@ -124,7 +124,6 @@ static void call_unlink_free(zgw_bus_t *b, call_t *c)
     free(c);
 }
 
-static bool has_more(void *socket);
 static void on_idle(uv_idle_t *h);
 
 /* Sending on a ZeroMQ socket can consume the ZMQ_FD edge of a reply that has
@@ -139,7 +138,7 @@ static void kick_now(zgw_bus_t *b)
         return;
     }
     b->kick_wanted = false;
-    if (!b->more_active && !b->closing && has_more(zbus_client_socket(b->client))) {
+    if (!b->more_active && !b->closing && zbus_readable(zbus_client_socket(b->client))) {
         uv_idle_start(&b->more, on_idle);
         b->more_active = true;
     }
@@ -265,24 +264,24 @@ static int drain_ev_one(zgw_bus_t *b)
     return 0;
 }
 
-static bool has_more(void *socket)
+/* Read up to ZGW_DRAIN_PER_TURN messages with one(b); whether more may wait.
+ * A receive that found nothing (ZE_AGAIN) has processed the socket's
+ * commands, which is all that ZMQ_EVENTS would do, so only a drain stopped
+ * by its bound, or by an error, asks. */
+static bool drain_socket(zgw_bus_t *b, void *socket, int (*one)(zgw_bus_t *))
 {
-    int events = 0;
-    size_t len = sizeof events;
-    return zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+    int rc = 0;
+    for (int n = 0; n < ZGW_DRAIN_PER_TURN && (rc = one(b)) == 0; n++) {
+    }
+    return rc == ZE_AGAIN ? false : zbus_readable(socket);
 }
-
-static void on_idle(uv_idle_t *h);
 
 /* Drain both sockets up to the per-turn bound; if a bound stopped us, carry
  * on next turn from an idle handle (no new edge would come). */
 static void drain(zgw_bus_t *b)
 {
-    for (int n = 0; n < ZGW_DRAIN_PER_TURN && drain_cmd_one(b) == 0; n++) {
-    }
-    for (int n = 0; n < ZGW_DRAIN_PER_TURN && drain_ev_one(b) == 0; n++) {
-    }
-    bool more = has_more(zbus_client_socket(b->client)) || has_more(b->ev.socket);
+    bool more = drain_socket(b, zbus_client_socket(b->client), drain_cmd_one);
+    more = drain_socket(b, b->ev.socket, drain_ev_one) || more;
     if (more && !b->more_active && !b->closing) {
         uv_idle_start(&b->more, on_idle);
         b->more_active = true;
