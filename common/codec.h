@@ -128,6 +128,39 @@ int zjson_parse_msg(const char *text, size_t len, const ProtobufCMessageDescript
                     ProtobufCMessage **out, char err[ZCODEC_ERR_BYTES],
                     char field[ZCODEC_ERR_BYTES]);
 
+/* One member put into the object before conversion, replacing one of the same
+ * key (the gateway's path parameters): a JSON string value given as raw bytes.
+ * key and value are never NULL (asserted); borrowed, read during the call
+ * only. */
+typedef struct {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} zjson_extra_t;
+
+/* The fast path of json_loadb + zjson_to_msg, for plain request bodies: reads
+ * text[0..len) straight into a message of type desc, without a jansson tree.
+ * 0 with *out: exactly the message (the same packed bytes) that this slow
+ * path gives:
+ *     json = len == 0 ? json_object()
+ *                     : json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+ *     (json must be an object)
+ *     for each extra:
+ *         json_object_setn_new(json, key, key_len, json_stringn(value, value_len));
+ *     zjson_to_msg(json, desc, out, ...)
+ * allocated the same way (the caller frees it with zcodec_free).
+ * ZE_AGAIN with *out NULL when it declines: any text the slow path refuses,
+ * and what it leaves to it (keys with escapes or of 64 bytes or more, null,
+ * non-empty arrays, bytes fields, objects nested deeper than 8, reals of 64
+ * characters or more, types of more than 256 fields, more than 8 extras, two
+ * extras of one field, extras for fields that are neither strings nor
+ * integers, out of memory); the caller then runs the slow path, which words
+ * the error. Never a success the slow path would not give. text may be NULL
+ * when len is 0; extras may be NULL when extra_count is 0. */
+int zjson_fast_to_msg(const char *text, size_t len, const zjson_extra_t *extras, int extra_count,
+                      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+
 /* Enum value <-> JSON name as described above. The name is written to buf
  * (returned); NULL when the value is unknown or the name does not fit.
  * zjson_enum_value accepts the JSON name or the full proto name; 0 / -1. */

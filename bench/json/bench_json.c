@@ -1,8 +1,9 @@
-/* zhili-bench-json: what the gateway's JSON of one reply and one event costs
- * (docs/performance.md, "JSON text"). Not a test: it prints figures.
+/* zhili-bench-json: what the gateway's JSON of one reply and one event costs,
+ * and that of one request body (docs/performance.md, "JSON text"). Not a
+ * test: it prints figures.
  *
- * Each case is made two ways, as the gateway did (the jansson tree of
- * zjson_from_msg, json_dumps, json_decref) and with the text writer
+ * Each reply or event case is made two ways, as the gateway did (the jansson
+ * tree of zjson_from_msg, json_dumps, json_decref) and with the text writer
  * (zjson_text_from_field / zjson_text_from_msg); the two texts are checked
  * equal first. The cases:
  *   reply_counter   a Reply with a CounterValue result; the answer is the
@@ -10,9 +11,14 @@
  *   reply_petition  a Reply with a Petition result (Chinese text, notes);
  *   event_counter   an Event with counter_added, as the hub streams it;
  *   event_petition  an Event with a petitions Change (hub.c hev_render).
- * Output is "<case>_<tree|text>_ns per call" lines. For instructions per
+ * The body case reads {"name":"w","amount":1} into a CounterAdd two ways,
+ * through a jansson tree (json_loadb, zjson_to_msg, json_decref) and with
+ * the fast path (zjson_fast_to_msg); the two messages are checked to pack
+ * to the same bytes first. Each call also frees its message:
+ *   body_counter    <tree|fast>.
+ * Output is "<case>_<way>_ns per call" lines. For instructions per
  * call, run it under callgrind and divide the inclusive cost of the
- * functions named like the cases (case_<case>_<tree|text>) by N:
+ * functions named like the cases (case_<case>_<way>) by N:
  *   valgrind --tool=callgrind --callgrind-out-file=cg.out zhili-bench-json 20000
  *   callgrind_annotate --inclusive=yes cg.out | grep case_
  *
@@ -44,6 +50,8 @@ typedef struct {
     Zhili__V1__Event event_counter;
     Zhili__Petitions__Change change;
     Zhili__V1__Event event_petition;
+    const char *body_counter; /* a request body, body_counter_len bytes */
+    size_t body_counter_len;
 } cases_t;
 
 static void cases_build_replies(cases_t *c)
@@ -190,6 +198,28 @@ __attribute__((noinline)) static char *event_text(const Zhili__V1__Event *e)
     return zjson_text_from_msg(&e->base, NULL);
 }
 
+/* The gateway's reading of a request body before the fast path: a jansson
+ * tree, converted, then deleted. */
+__attribute__((noinline)) static ProtobufCMessage *body_tree(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    ProtobufCMessage *msg = NULL;
+    if (j != NULL &&
+        zjson_to_msg(j, &zhili__test__counter_add__descriptor, &msg, NULL, NULL) != 0) {
+        msg = NULL;
+    }
+    json_decref(j);
+    return msg;
+}
+
+__attribute__((noinline)) static ProtobufCMessage *body_fast(const char *text, size_t len)
+{
+    ProtobufCMessage *msg = NULL;
+    int rc = zjson_fast_to_msg(text, len, NULL, 0, &zhili__test__counter_add__descriptor, &msg);
+    return rc == 0 ? msg : NULL;
+}
+
 /* One function per case and way, so that callgrind counts each alone. */
 #define CASE(name_, fn_, msg_)                                                                     \
     __attribute__((noinline)) static void case_##name_(const cases_t *c, long calls)               \
@@ -207,6 +237,16 @@ CASE(event_counter_text, event_text, event_counter)
 CASE(event_petition_tree, event_tree, event_petition)
 CASE(event_petition_text, event_text, event_petition)
 
+#define BODY_CASE(name_, fn_, text_)                                                               \
+    __attribute__((noinline)) static void case_##name_(const cases_t *c, long calls)               \
+    {                                                                                              \
+        for (long i = 0; i < calls; i++) {                                                         \
+            zcodec_free(fn_(c->text_, c->text_##_len));                                            \
+        }                                                                                          \
+    }
+BODY_CASE(body_counter_tree, body_tree, body_counter)
+BODY_CASE(body_counter_fast, body_fast, body_counter)
+
 /* Both ways must give the same bytes, or the figures compare nothing. */
 static int check_same(const char *name, char *tree, char *text)
 {
@@ -219,6 +259,30 @@ static int check_same(const char *name, char *tree, char *text)
     }
     free(tree);
     free(text);
+    return rc;
+}
+
+/* Both ways must give the same message, or the figures compare nothing. */
+static int check_same_msg(const char *name, ProtobufCMessage *tree, ProtobufCMessage *fast)
+{
+    uint8_t *a = NULL;
+    uint8_t *b = NULL;
+    size_t a_len = 0;
+    size_t b_len = 0;
+    int rc = tree != NULL && fast != NULL && zcodec_pack(tree, 0, &a, &a_len) == 0 &&
+                     zcodec_pack(fast, 0, &b, &b_len) == 0 && a_len == b_len &&
+                     memcmp(a, b, a_len) == 0
+                 ? 0
+                 : -1;
+    if (rc != 0) {
+        fprintf(stderr, "zhili-bench-json: %s: the messages differ\n", name);
+    } else {
+        printf("%s_packed_bytes %zu\n", name, a_len);
+    }
+    free(a);
+    free(b);
+    zcodec_free(tree);
+    zcodec_free(fast);
     return rc;
 }
 
@@ -242,6 +306,8 @@ int main(int argc, char **argv)
     static cases_t c;
     cases_build_replies(&c);
     cases_build_events(&c);
+    c.body_counter = "{\"name\":\"w\",\"amount\":1}";
+    c.body_counter_len = strlen(c.body_counter);
     int rc = 0;
     rc |= check_same("reply_counter", reply_tree(&c.reply_counter), reply_text(&c.reply_counter));
     rc |=
@@ -249,6 +315,8 @@ int main(int argc, char **argv)
     rc |= check_same("event_counter", event_tree(&c.event_counter), event_text(&c.event_counter));
     rc |=
         check_same("event_petition", event_tree(&c.event_petition), event_text(&c.event_petition));
+    rc |= check_same_msg("body_counter", body_tree(c.body_counter, c.body_counter_len),
+                         body_fast(c.body_counter, c.body_counter_len));
     if (rc != 0) {
         return 1;
     }
@@ -260,6 +328,8 @@ int main(int argc, char **argv)
     timed("event_counter_text", case_event_counter_text, &c, calls);
     timed("event_petition_tree", case_event_petition_tree, &c, calls);
     timed("event_petition_text", case_event_petition_text, &c, calls);
+    timed("body_counter_tree", case_body_counter_tree, &c, calls);
+    timed("body_counter_fast", case_body_counter_fast, &c, calls);
     printf("Each line is one call of that case and way (N = %ld).\n", calls);
     return 0;
 }
