@@ -553,6 +553,37 @@ static void test_file_runs_ahead_of_use(void **state)
     assert_int_equal(count_rows(f), (batches + 1) * ROWS_PER_BATCH);
 }
 
+static void test_file_ahead_one_chunk_per_commit(void **state)
+{
+    /* Goal: a commit that leaves the file far behind (here 8 MiB written in
+     * one transaction, a step of 2 MiB) extends it by at most 1 MiB, so no
+     * batch waits for megabytes of zeros; the next commits go on until half
+     * a step is ahead again. */
+    fixture_t *f = *state;
+    fixture_fresh(f, "chunks", 64 * MIB, 64ull * MIB);
+    static char val[8192];
+    memset(val, 'c', sizeof val);
+    ztxn_t *txn = ztxn_begin(f->store, true);
+    for (int i = 0; i < 1024; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof key, "big/%04d", i);
+        ztxn_put(txn, f->items, key, (size_t)n, val, sizeof val);
+    }
+    assert_int_equal(ztxn_commit(&txn), 0);
+    uint64_t used = zstore_used_bytes(f->store), size = zstore_file_bytes(f->store);
+    assert_true(used > 8 * MIB);
+    assert_true(size >= used + MIB - 4096 && size <= used + MIB + 4096);
+    uint64_t step = used / 4;
+    for (int i = 0; i < 8; i++) {
+        uint64_t before = zstore_file_bytes(f->store);
+        txn = ztxn_begin(f->store, true);
+        put_str(txn, f->items, "small", "v");
+        assert_int_equal(ztxn_commit(&txn), 0);
+        assert_true(zstore_file_bytes(f->store) <= before + MIB);
+    }
+    assert_true(zstore_file_bytes(f->store) >= zstore_used_bytes(f->store) + step / 2);
+}
+
 static void test_file_ahead_stops_at_map(void **state)
 {
     /* Goal: the zeros never run past the map: a 1 MiB map's file stays at or
@@ -1181,6 +1212,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_full_grows_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_stops_at_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_runs_ahead_of_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_ahead_one_chunk_per_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_ahead_stops_at_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sticky_error, setup, teardown),
