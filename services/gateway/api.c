@@ -438,10 +438,10 @@ static Zhili__V1__Command *build_command_fast(zhttp_req_t *req, const zgw_route_
         protobuf_c_message_descriptor_get_field_by_name(bf->descriptor, "area");
     const char *given = "";
     if (af != NULL) {
-        const char *v = af->type == PROTOBUF_C_TYPE_STRING && af->label != PROTOBUF_C_LABEL_REPEATED
-                            ? *(const char *const *)((const char *)sub + af->offset)
-                            : NULL;
-        given = v;
+        /* A string outside any oneof: its slot always holds a string. */
+        bool plain = af->type == PROTOBUF_C_TYPE_STRING && af->label != PROTOBUF_C_LABEL_REPEATED &&
+                     !(af->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
+        given = plain ? *(const char *const *)((const char *)sub + af->offset) : NULL;
     }
     char rid[ZSTORE_REQUEST_ID_BYTES_MAX + 1];
     if (given == NULL || strlen(given) > ZGW_AREA_BYTES_MAX || !area_valid(given) ||
