@@ -38,8 +38,9 @@ enum {
 /* The data file is kept ahead of LMDB's last page with written zeros (see
  * store_prealloc): a step is a quarter of what is used, within these bounds;
  * when less than half a step is left, the file is extended toward a whole
- * step, by at most a chunk per commit (1 MiB of zeros and its flush take
- * about 1 ms here; 64 MiB at once would hold a batch's replies for 45 ms). */
+ * step, by at most a chunk per commit (1 MiB of zeros, flushed with the
+ * commit, costs about 1 ms here; 64 MiB at once would hold a batch's replies
+ * for 45 ms). */
 #define STORE_PREALLOC_BYTES_MIN (256ull << 10)
 #define STORE_PREALLOC_BYTES_MAX (64ull << 20)
 #define STORE_PREALLOC_CHUNK_BYTES (1ull << 20)
@@ -285,8 +286,12 @@ static int store_env_open(zstore_t *self, const char *dir, size_t initial, char 
  * are converted, and that metadata written, on first write.
  *
  * LMDB reads no page past its last one, so the zeros are never data; a
- * backup copies the used pages only. Run after a commit, in the writing
- * thread, so no write transaction is open. A failure (disk full, the
+ * backup copies the used pages only. Run inside a top-level write
+ * transaction just before its commit: LMDB's write lock (in lock.mdb, across
+ * processes) is held, so no other writer is putting pages past the end of
+ * the file, and this transaction's own pages are written after the zeros, by
+ * the commit, whose fdatasync flushes both. "Used" is the size before this
+ * transaction, so the policy lags one batch. A failure (disk full, the
  * file-size limit) is not an error: what was written stays, LMDB extends the
  * file itself as before, and the next try waits until the store has grown by
  * another step. */
@@ -314,7 +319,6 @@ static void store_prealloc(zstore_t *self)
     if (target > at + STORE_PREALLOC_CHUNK_BYTES) {
         target = at + STORE_PREALLOC_CHUNK_BYTES; /* the rest on the next commits */
     }
-    uint64_t from = at;
     int err = 0;
     while (at < target) {
         size_t n = target - at < sizeof zeros ? (size_t)(target - at) : sizeof zeros;
@@ -327,9 +331,6 @@ static void store_prealloc(zstore_t *self)
             err = w < 0 ? errno : ENOSPC;
             break;
         }
-    }
-    if (at > from && fdatasync(self->fd) != 0 && err == 0) {
-        err = errno;
     }
     self->file_bytes = at > self->file_bytes ? at : self->file_bytes;
     if (err != 0) {
@@ -992,6 +993,9 @@ int ztxn_commit(ztxn_t **self_p)
         mdb_txn_abort(self->txn);
         self->txn = NULL;
     } else if (self->err == 0) {
+        if (self->parent == NULL) {
+            store_prealloc(self->store); /* under the write lock, before the pages are written */
+        }
         int rc = mdb_txn_commit(self->txn); /* frees the txn, also on failure */
         self->txn = NULL;
         if (rc != 0) {
@@ -999,8 +1003,6 @@ int ztxn_commit(ztxn_t **self_p)
         } else if (self->parent != NULL) {
             self->parent->outbox_known = self->outbox_known;
             self->parent->outbox_last = self->outbox_last;
-        } else {
-            store_prealloc(self->store);
         }
     }
     if (self->txn != NULL) {

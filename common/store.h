@@ -65,9 +65,9 @@ int zstore_grow(zstore_t *self);
 uint64_t zstore_map_bytes(const zstore_t *self);
 
 /* The bytes of data.mdb in use (up to LMDB's last page), and the file's size.
- * The file runs ahead of use: after a commit that leaves less than half a
- * step (a step: a quarter of the use, 256 KiB to 64 MiB) past the last page,
- * the store writes zeros toward a whole step, at most 1 MiB per commit, so
+ * The file runs ahead of use: when less than half a step (a step: a quarter
+ * of the use, 256 KiB to 64 MiB) is left past the last page, a commit first
+ * writes zeros toward a whole step, at most 1 MiB of them, so
  * that commits overwrite pages instead of lengthening the file (store.c,
  * store_prealloc). Either is 0 when it cannot be read. */
 uint64_t zstore_used_bytes(const zstore_t *self);
